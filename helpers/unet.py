@@ -1,0 +1,178 @@
+"""A small U-Net that predicts the noise in x_t, as the seed report describes it.
+
+GroupNorm and GELU, downsampling by strided Conv2d, upsampling by
+ConvTranspose2d, a skip connection at every resolution, and a sinusoidal
+timestep embedding (plus an optional class embedding) added inside every
+residual block. For 28x28 inputs and ``channel_mults=(1, 2, 2)`` the
+resolutions are 28 -> 14 -> 7 -> 14 -> 28: every stride-2 layer halves or
+doubles the size exactly, so the output has the input's shape with no
+resizing or interpolation.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of integer timesteps (Vaswani et al. 2017; Ho et al. 2020).
+
+    t: (B,) integers 0..T-1; returns (B, dim): [sin(t w_0), ..., cos(t w_0), ...]
+    with frequencies w_i = max_period ** (-i / (dim/2)).
+    """
+    if dim % 2:
+        raise ValueError(f"embedding dim must be even, got {dim}")
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+
+
+def _groups(channels: int) -> int:
+    """Largest group count <= 8 that divides ``channels``."""
+    return next(g for g in (8, 4, 2, 1) if channels % g == 0)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm -> GELU -> Conv, add the embedding, GroupNorm -> GELU -> Conv, plus a residual.
+
+    x: (B, in_ch, H, W), emb: (B, emb_dim) -> (B, out_ch, H, W).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, emb_dim: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(_groups(in_ch), in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, out_ch)
+        self.norm2 = nn.GroupNorm(_groups(out_ch), out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.act = nn.GELU()
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(self.act(self.norm1(x)))
+        h = h + self.emb(emb)[:, :, None, None]
+        h = self.conv2(self.act(self.norm2(h)))
+        return h + self.skip(x)
+
+
+class Downsample(nn.Module):
+    """Strided 3x3 convolution: (B, C, H, W) -> (B, C, H/2, W/2) for even H, W."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Transposed 4x4 convolution, stride 2: (B, C, H, W) -> (B, C, 2H, 2W) exactly."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(ch, ch, 4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class UNet(nn.Module):
+    """Noise-prediction U-Net: ``model(x_t, t, y=None) -> eps``, same shape as ``x_t``.
+
+    x_t: (B, in_channels, image_size, image_size); t: (B,) LongTensor in 0..T-1;
+    y: (B,) LongTensor of class labels in 0..num_classes, where ``num_classes``
+    itself is the extra "no label" index (used for classifier-free guidance);
+    ``y=None`` means "no label" for every image.
+    """
+
+    def __init__(self, in_channels: int = 1, image_size: int = 28, base_channels: int = 32,
+                 channel_mults: tuple[int, ...] = (1, 2, 2), num_classes: int | None = None,
+                 skip_connections: bool = True, time_embedding: bool = True):
+        super().__init__()
+        self.factor = 2 ** (len(channel_mults) - 1)
+        if image_size % self.factor or image_size < self.factor:
+            raise ValueError(
+                f"image_size {image_size} is not supported with {len(channel_mults)} resolution "
+                f"levels: it must be a multiple of {self.factor} (e.g. 28 for MNIST, 32 for CIFAR-10)")
+        self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
+        self.skip_connections, self.time_embedding = skip_connections, time_embedding
+        self.base_channels = base_channels
+        emb_dim = 4 * base_channels
+        self.time_mlp = nn.Sequential(nn.Linear(base_channels, emb_dim), nn.GELU(),
+                                      nn.Linear(emb_dim, emb_dim))
+        self.class_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+        chans = [base_channels * m for m in channel_mults]
+        self.stem = nn.Conv2d(in_channels, chans[0], 3, padding=1)
+        self.down_blocks, self.downs = nn.ModuleList(), nn.ModuleList()
+        prev = chans[0]
+        for i, ch in enumerate(chans):
+            self.down_blocks.append(ResBlock(prev, ch, emb_dim))
+            self.downs.append(Downsample(ch) if i < len(chans) - 1 else nn.Identity())
+            prev = ch
+        self.mid = ResBlock(prev, prev, emb_dim)
+        self.up_blocks, self.ups = nn.ModuleList(), nn.ModuleList()
+        for i in reversed(range(len(chans))):
+            skip_ch = chans[i] if skip_connections else 0
+            self.up_blocks.append(ResBlock(prev + skip_ch, chans[i], emb_dim))
+            self.ups.append(Upsample(chans[i]) if i > 0 else nn.Identity())
+            prev = chans[i]
+        self.out = nn.Sequential(nn.GroupNorm(_groups(prev), prev), nn.GELU(),
+                                 nn.Conv2d(prev, in_channels, 3, padding=1))
+        nn.init.zeros_(self.out[-1].weight)   # start by predicting eps = 0 (loss 1.0)
+        nn.init.zeros_(self.out[-1].bias)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a ValueError naming the expected shape when ``x`` does not fit."""
+        want = (self.in_channels, self.image_size, self.image_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != want:
+            raise ValueError(
+                f"UNet expects input of shape (B, {want[0]}, {want[1]}, {want[2]}), got "
+                f"{tuple(x.shape)}. This model was built for {want[0]}-channel "
+                f"{want[1]}x{want[2]} images; sizes that work are multiples of {self.factor} "
+                f"(28 for MNIST, 32 for CIFAR-10), set by image_size/in_channels at construction.")
+
+    def embed(self, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Time (and class) embedding, (B,) -> (B, 4 * base_channels)."""
+        if not self.time_embedding:
+            t = torch.zeros_like(t)          # ablation: every step looks the same to the model
+        emb = self.time_mlp(timestep_embedding(t, self.base_channels))
+        if self.class_emb is not None:
+            if y is None:
+                y = torch.full_like(t, self.num_classes)
+            if y.min() < 0 or y.max() > self.num_classes:
+                raise ValueError(f"labels must be in 0..{self.num_classes} ({self.num_classes} = "
+                                 f"no label), got values from {int(y.min())} to {int(y.max())}")
+            emb = emb + self.class_emb(y)
+        return emb
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_input(x)
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"t must have shape ({x.shape[0]},) to match the batch, got {tuple(t.shape)}")
+        emb = self.embed(t, y)
+        h, skips = self.stem(x), []
+        for block, down in zip(self.down_blocks, self.downs):
+            h = block(h, emb)
+            skips.append(h)
+            h = down(h)
+        h = self.mid(h, emb)
+        for block, up in zip(self.up_blocks, self.ups):
+            skip = skips.pop()
+            h = block(torch.cat([h, skip], dim=1) if self.skip_connections else h, emb)
+            h = up(h)
+        return self.out(h)
+
+
+def unet_from_config(config) -> UNet:
+    """The :class:`UNet` described by a :class:`helpers.config.Config`."""
+    return UNet(config.channels, config.image_size, config.base_channels, config.channel_mults,
+                config.num_classes, config.skip_connections, config.time_embedding)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
