@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
 import torch
 
@@ -120,6 +121,7 @@ def cmd_sample(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         args = build_parser().parse_args(argv)
         {"train": cmd_train, "sample": cmd_sample}[args.command](args)

@@ -1,0 +1,79 @@
+"""Sampling: determinism, a pinned regression value, guidance arithmetic, labels, files."""
+import pytest
+import torch
+
+from conftest import tiny_config, tiny_model
+from helpers.device import make_generator
+from helpers.sampling import eps_model, guided_eps, parse_labels, sample, save_samples, to_uint8, trajectory
+from helpers.schedule import Diffusion
+
+
+@pytest.fixture
+def cond():
+    config = tiny_config(num_classes=10)
+    return tiny_model(config), Diffusion(config.T, config.schedule)
+
+
+def test_same_generator_same_images(cond):
+    model, d = cond
+    a = sample(model, d, 3, generator=make_generator(7))
+    b = sample(model, d, 3, generator=make_generator(7))
+    c = sample(model, d, 3, generator=make_generator(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == (3, 1, 28, 28) and a.min() >= -1 and a.max() <= 1
+
+
+def test_pinned_regression_of_a_short_sampling_loop(cond):
+    """Sum of a 10-step guided sampling run from a fixed tiny model (as diffusers' tests pin)."""
+    model, d = cond
+    x = sample(model, d, 4, labels=torch.tensor([0, 1, 2, 3]), guidance=2.0, generator=make_generator(0))
+    assert x.sum().item() == pytest.approx(73.5392, abs=0.05)
+    assert x.abs().sum().item() == pytest.approx(2057.971, abs=0.05)
+
+
+def test_guidance_weights_reproduce_both_predictions(cond):
+    model, _ = cond
+    x, t, y = torch.randn(2, 1, 28, 28), torch.tensor([3, 7]), torch.tensor([4, 5])
+    cond_eps, uncond_eps = model(x, t, y), model(x, t)
+    assert torch.allclose(eps_model(model, y, 1.0)(x, t), cond_eps, atol=1e-6)
+    assert torch.allclose(eps_model(model, y, 0.0)(x, t), uncond_eps, atol=1e-6)
+    assert torch.allclose(eps_model(model, y, 3.0)(x, t), uncond_eps + 3 * (cond_eps - uncond_eps), atol=1e-5)
+    assert torch.equal(guided_eps(torch.ones(2), torch.zeros(2), 2.5), torch.full((2,), 2.5))
+
+
+def test_labels_on_an_unconditional_model_are_rejected():
+    model = tiny_model(tiny_config())
+    with pytest.raises(ValueError, match="model is unconditional"):
+        eps_model(model, torch.tensor([1]))
+
+
+def test_trajectory_frames(cond):
+    model, d = cond
+    out = trajectory(model, d, 2, labels=torch.tensor([1, 2]), generator=make_generator(0), every=3)
+    assert out["t"].tolist() == [9, 6, 3, 0]
+    assert out["x_t"].shape == out["x0"].shape == (4, 2, 1, 28, 28)
+    final = sample(model, d, 2, labels=torch.tensor([1, 2]), generator=make_generator(0))
+    assert torch.equal(out["x_t"][-1], final)
+
+
+def test_parse_labels():
+    assert parse_labels("balanced", 12, 10).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert parse_labels("3,7", 5, 10).tolist() == [3, 7, 3, 7, 3]
+    assert parse_labels(None, 5, None) is None
+    with pytest.raises(ValueError, match=r"integers in 0..9"):
+        parse_labels("3,12", 4, 10)
+    with pytest.raises(ValueError, match="comma-separated"):
+        parse_labels("seven", 4, 10)
+    with pytest.raises(ValueError, match="class-conditional"):
+        parse_labels("1", 4, None)
+
+
+def test_save_samples_writes_uint8_and_a_png(tmp_path):
+    images = torch.linspace(-1, 1, 2 * 28 * 28).reshape(2, 1, 28, 28)
+    path = save_samples(images, torch.tensor([1, 2]), tmp_path / "s.pt")
+    data = torch.load(path)
+    assert data["images"].dtype == torch.uint8 and data["images"].shape == (2, 1, 28, 28)
+    assert data["images"].min() == 0 and data["images"].max() == 255
+    assert data["labels"].tolist() == [1, 2]
+    assert (tmp_path / "s.png").stat().st_size > 0
+    assert torch.equal(to_uint8(torch.tensor([-1.0, 0.0, 1.0])), torch.tensor([0, 128, 255], dtype=torch.uint8))

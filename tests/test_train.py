@@ -1,0 +1,84 @@
+"""Training loop: budgets, exact resume, the NaN stop, callbacks, EMA."""
+import pytest
+import torch
+
+from conftest import tiny_config
+from helpers.checkpoint import load_checkpoint
+from helpers.data import ImageSet
+from helpers.train import TrainingDiverged, drop_labels, learning_rate, train, update_ema
+
+
+def _train(config, data, **kw):
+    return train(config, data, device=torch.device("cpu"), progress=False, **kw)
+
+
+def test_max_steps_budget_and_loss_history(tiny_data):
+    state = _train(tiny_config(max_steps=5), tiny_data)
+    assert state.step == 5 and len(state.losses) == 5
+    assert state.stop_reason == "reached 5 steps"
+    assert all(l > 0 for l in state.losses)
+
+
+def test_epoch_budget(tiny_data):
+    state = _train(tiny_config(max_steps=None, epochs=2), tiny_data)
+    assert state.step == 2 * (64 // 16)
+
+
+def test_time_budget_stops_the_run(tiny_data):
+    state = _train(tiny_config(max_steps=None, epochs=None, max_minutes=0.002), tiny_data)
+    assert state.stop_reason.startswith("reached the time budget") and state.elapsed_s >= 0.12
+
+
+def test_interrupted_run_resumes_exactly(tiny_data, tmp_path):
+    straight = _train(tiny_config(max_steps=6, num_classes=10), tiny_data)
+    ckpt = tmp_path / "run.pt"
+    _train(tiny_config(max_steps=3, num_classes=10), tiny_data, out=ckpt)
+    assert load_checkpoint(ckpt)["step"] == 3
+    resumed = _train(tiny_config(max_steps=6, num_classes=10), tiny_data, out=ckpt, resume=True)
+    assert resumed.step == 6
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-6)
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+    for a, b in zip(straight.ema.state_dict().values(), resumed.ema.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_nan_loss_stops_with_a_message(tmp_path):
+    images = torch.full((32, 1, 28, 28), float("nan"))
+    data = ImageSet(images, torch.zeros(32, dtype=torch.long), "nan", ("0",))
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 0"):
+        _train(tiny_config(), data, out=tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_callback_sees_progress(tiny_data):
+    seen = []
+    _train(tiny_config(max_steps=4), tiny_data, callback=lambda s: seen.append(s.step), callback_every=2)
+    assert seen == [2, 4, 4]
+
+
+def test_data_that_does_not_fit_the_config(tiny_data):
+    with pytest.raises(ValueError, match=r"data images have shape \(1, 28, 28\) but the config expects \(3, 32, 32\)"):
+        _train(tiny_config(channels=3, image_size=32), tiny_data)
+
+
+def test_label_dropout_rate():
+    y = torch.zeros(20000, dtype=torch.long)
+    dropped = drop_labels(y, 0.1, 10, torch.Generator().manual_seed(0))
+    assert set(dropped.unique().tolist()) == {0, 10}
+    assert (dropped == 10).float().mean().item() == pytest.approx(0.1, abs=0.01)
+    assert torch.equal(drop_labels(y, 0.0, 10, None), y)
+
+
+def test_warmup_and_cosine_learning_rate():
+    config = tiny_config(lr=1e-3, warmup_steps=10, lr_schedule="cosine")
+    assert learning_rate(config, 0, 0.0) == pytest.approx(1e-4)
+    assert learning_rate(config, 50, 0.5) == pytest.approx(5e-4)
+    assert learning_rate(config, 99, 1.0) == pytest.approx(0.0)
+
+
+def test_ema_moves_towards_the_weights():
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    before = a.weight.clone()
+    update_ema(a, b, decay=0.9, step=1000)
+    assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
