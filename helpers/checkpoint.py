@@ -2,7 +2,7 @@
 
 A checkpoint is a dict saved with ``torch.save``:
 ``config`` (Config.to_dict()), ``model`` (state dict), ``ema`` (state dict or None),
-``optimizer``, ``step``, ``epoch``, ``elapsed_s``, ``losses`` (list of floats),
+``optimizer``, ``step``, ``elapsed_s``, ``losses`` (list of floats),
 ``rng`` (state of the training generator), ``format`` (an int, bumped on changes).
 """
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Command line: ``python -m helpers train|sample ...`` (``--help`` on each lists every flag).
+"""Command line: ``python -m helpers train|sample|train-classifier|evaluate ...``.
+
+``--help`` on each subcommand lists every flag.
 
 Errors (bad flags, missing or corrupt files, bad values) print one line on
 stderr and exit with a non-zero status; no traceback.
@@ -79,7 +81,47 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--batch-size", type=_positive_int, default=500, help="images per forward pass")
     sa.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     sa.add_argument("--raw-weights", action="store_true", help="use raw weights instead of EMA")
+    _add_train_classifier(sub)
+    _add_evaluate(sub)
     return parser
+
+
+def _add_train_classifier(sub) -> None:
+    tc = sub.add_parser("train-classifier", help="train the digit classifier used by 'evaluate'",
+                        description="Train the MNIST digit classifier (the judge of generated digits and "
+                                    "the feature extractor of FID/KID), measure its test accuracy and "
+                                    "write the checkpoint plus a .json record beside it.")
+    tc.add_argument("--out", required=True, help="checkpoint path to write, e.g. models/digit_classifier.pt")
+    tc.add_argument("--epochs", type=_positive_int, help="passes over the training set (default 5)")
+    tc.add_argument("--seed", type=int, default=0, help="seed for weights, batches, augmentation, dropout")
+    tc.add_argument("--lr", type=_positive_float, help="peak learning rate (default 2e-3)")
+    tc.add_argument("--batch-size", type=_positive_int, help="images per step (default 128)")
+    tc.add_argument("--data-root", help="folder with MNIST (default: $DDPM_DATA, else a cache)")
+    tc.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
+    tc.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _add_evaluate(sub) -> None:
+    ev = sub.add_parser("evaluate", help="score a samples file with the digit classifier (and CLIP)",
+                        description="Score images written by 'sample': accuracy against the intended labels, "
+                                    "recognisability, mode coverage, FID and KID on the digit classifier's "
+                                    "features next to their floor (real training digits vs the test set), "
+                                    "and CLIP's score when its weights can be had.")
+    ev.add_argument("samples", help="a .pt file written by 'python -m helpers sample'")
+    ev.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    ev.add_argument("--classifier", help="digit-classifier checkpoint (default: models/digit_classifier.pt)")
+    ev.add_argument("--no-fid", action="store_true", help="skip FID/KID and their floor (no MNIST needed)")
+    ev.add_argument("--no-clip", action="store_true", help="skip the CLIP score")
+    ev.add_argument("--clip-model", default="ViT-B-32", help="open_clip model name (default ViT-B-32)")
+    ev.add_argument("--clip-pretrained", default="openai",
+                    help="open_clip weights: a tag (default openai) or a local weights file")
+    ev.add_argument("--clip-real", type=int, default=500,
+                    help="real test digits CLIP also reads, for scale (default 500; 0 = none)")
+    ev.add_argument("--threshold", type=float, default=0.9,
+                    help="confidence above which a sample counts as recognised (default 0.9)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the floor's digits and KID's subsets")
+    ev.add_argument("--data-root", help="folder with MNIST (default: $DDPM_DATA, else a cache)")
+    ev.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
 
 
 def cmd_train(args) -> None:
@@ -119,12 +161,52 @@ def cmd_sample(args) -> None:
           f"({chain.T} steps, {meta['seconds']:.1f} s)")
 
 
+def cmd_train_classifier(args) -> None:
+    from .classifier import ClassifierConfig, fit_and_save
+
+    overrides = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr,
+                                   "batch_size": args.batch_size}.items() if v is not None}
+    config = ClassifierConfig(seed=args.seed, **overrides)
+    train_set = load_images("mnist", train=True, root=args.data_root)
+    test_set = load_images("mnist", train=False, root=args.data_root)
+    print(f"data: {len(train_set)} training images from {train_set.source}; "
+          f"{len(test_set)} test images", file=sys.stderr)
+    command = "python -m helpers " + " ".join(args.argv)
+    info = fit_and_save(config, train_set, test_set, args.out, pick_device(args.device),
+                        progress=not args.no_progress, command=command)
+    print(f"test accuracy {info['test_accuracy']:.2%} ({info['test_errors']} errors in "
+          f"{info['test_images']}); trained in {info['wall_time_s'] / 60:.1f} min; "
+          f"wrote {args.out} ({info['file_bytes'] / 1e6:.1f} MB) and its .json record")
+
+
+def cmd_evaluate(args) -> None:
+    import json
+
+    from .classifier import load_classifier
+    from .evaluate import evaluate_file, format_report, load_reference, load_samples
+
+    if not 0 < args.threshold < 1:
+        raise CLIError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    load_samples(args.samples)                       # fail fast on a bad file, before loading MNIST
+    device = pick_device(args.device)
+    classifier = load_classifier(args.classifier, device)
+    reference = None if args.no_fid else load_reference(classifier, args.data_root)
+    result = evaluate_file(args.samples, classifier, reference, clip=not args.no_clip,
+                           clip_model=args.clip_model, clip_pretrained=args.clip_pretrained,
+                           clip_real=args.clip_real, device=device, seed=args.seed, threshold=args.threshold)
+    if result.get("clip") and "skipped" in result["clip"]:
+        print(result["clip"]["skipped"], file=sys.stderr)
+    print(json.dumps(result, default=str) if args.json else format_report(result))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         args = build_parser().parse_args(argv)
-        {"train": cmd_train, "sample": cmd_sample}[args.command](args)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        {"train": cmd_train, "sample": cmd_sample, "train-classifier": cmd_train_classifier,
+         "evaluate": cmd_evaluate}[args.command](args)
         return 0
     except SystemExit as e:         # --help
         return int(e.code or 0)

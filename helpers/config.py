@@ -20,8 +20,12 @@ DATASETS = {
 class Config:
     """Hyperparameters of one DDPM run.
 
-    The defaults start from the seed report (T = 300, linear betas from 1e-4 to
-    0.02, batch 128, Adam, 28x28 single-channel images scaled to [-1, 1]).
+    The defaults start from the seed report (T = 300, batch 128, Adam, 28x28
+    single-channel images scaled to [-1, 1]) and change two things, each shown
+    in the notebooks: the ``scaled_linear`` schedule (the seed's ``linear`` one
+    leaves 22% of the signal at t = T-1, see notebook 01) and a faster learning
+    rate with warm-up and cosine decay (the seed's constant 1e-4 is slow).
+    :meth:`seed_report` gives the seed's own settings.
     """
 
     # data
@@ -30,7 +34,7 @@ class Config:
     image_size: int = 28
     # noise schedule (timesteps are integers 0..T-1)
     T: int = 300
-    schedule: str = "linear"          # "linear" | "scaled_linear" | "cosine"
+    schedule: str = "scaled_linear"   # "linear" (the seed's) | "scaled_linear" | "cosine"
     # U-Net
     base_channels: int = 32
     channel_mults: tuple[int, ...] = (1, 2, 2)
@@ -39,9 +43,9 @@ class Config:
     time_embedding: bool = True       # switch off only for the ablation
     # training
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 2e-3
     warmup_steps: int = 200
-    lr_schedule: str = "constant"     # "constant" | "cosine" (decays over the budget)
+    lr_schedule: str = "cosine"       # "constant" | "cosine" (decays to 0 over the budget)
     grad_clip: float | None = 1.0
     ema_decay: float | None = 0.995   # None: no EMA copy of the weights
     p_uncond: float = 0.1             # label dropout for classifier-free guidance
@@ -84,6 +88,13 @@ class Config:
         if unknown:
             raise ValueError(f"config has unknown fields {unknown}; known fields are {sorted(known)}")
         return cls(**d)
+
+    @classmethod
+    def seed_report(cls, **overrides) -> "Config":
+        """The seed report's settings: linear betas, constant Adam 1e-4, no EMA, unconditional."""
+        base = dict(schedule="linear", lr=1e-4, warmup_steps=0, lr_schedule="constant",
+                    ema_decay=None, grad_clip=None, num_classes=None)
+        return cls(**{**base, **overrides})
 
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed (validated again)."""

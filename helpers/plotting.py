@@ -96,3 +96,40 @@ def plot_losses(losses: Sequence[float], window: int = 50, title: str = "trainin
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def show_image_table(images: torch.Tensor, col_labels: Sequence[str],
+                     row_labels: Sequence[str] | None = None, title: str | None = None,
+                     size: float = 1.1) -> plt.Figure:
+    """A table of images (R, K, C, H, W) in [-1, 1]: R rows, K columns, a label over each column."""
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + (0.6 if row_labels else 0),
+                                                  size * rows + 0.5), squeeze=False)
+    for r in range(rows):
+        for k in range(cols):
+            ax = axes[r, k]
+            ax.imshow(to_display(images[r, k]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(col_labels[k], fontsize=8)
+        if row_labels:
+            axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_heatmap(values: torch.Tensor, xlabel: str, ylabel: str, title: str,
+                 size=(7, 3.2), cmap: str = "RdBu_r") -> plt.Figure:
+    """A matrix (R, C) as a heat map with a colour bar; rows run up the y axis from 0."""
+    fig, ax = plt.subplots(figsize=size)
+    im = ax.imshow(np.asarray(values.detach().cpu().float()), aspect="auto", origin="lower",
+                   cmap=cmap, interpolation="nearest")
+    fig.colorbar(im, ax=ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -35,6 +35,9 @@ def make_betas(kind: str, T: int) -> torch.Tensor:
     if kind == "linear":
         return torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
     if kind == "scaled_linear":
+        if T <= 20:
+            raise ValueError(f"scaled_linear needs T > 20 (its last beta, 20/T, must stay below 1); "
+                             f"got T={T}: use 'linear' or 'cosine' for very short chains")
         scale = 1000.0 / T
         return torch.linspace(scale * 1e-4, scale * 0.02, T, dtype=torch.float64)
     if kind == "cosine":

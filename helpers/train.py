@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .data import ImageSet, epoch_order
 from .device import make_generator, pick_device

@@ -24,6 +24,11 @@ def test_scaled_linear_scales_end_points_by_1000_over_T():
     assert betas[-1].item() == pytest.approx(0.08)
 
 
+def test_scaled_linear_refuses_chains_too_short_for_it():
+    with pytest.raises(ValueError, match="scaled_linear needs T > 20"):
+        make_betas("scaled_linear", 20)
+
+
 def test_cosine_alpha_bar_follows_its_formula():
     T, s = 300, 0.008
     d = Diffusion(T, "cosine")

@@ -29,12 +29,18 @@ def test_time_budget_stops_the_run(tiny_data):
     assert state.stop_reason.startswith("reached the time budget") and state.elapsed_s >= 0.12
 
 
-def test_interrupted_run_resumes_exactly(tiny_data, tmp_path):
-    straight = _train(tiny_config(max_steps=6, num_classes=10), tiny_data)
+def test_interrupted_run_resumes_exactly(tiny_data, tmp_path, capsys):
+    config = tiny_config(max_steps=6, num_classes=10, lr_schedule="cosine")
+    straight = _train(config, tiny_data)
     ckpt = tmp_path / "run.pt"
-    _train(tiny_config(max_steps=3, num_classes=10), tiny_data, out=ckpt)
+
+    def interrupt(state):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        _train(config, tiny_data, out=ckpt, callback=interrupt, callback_every=3)
     assert load_checkpoint(ckpt)["step"] == 3
-    resumed = _train(tiny_config(max_steps=6, num_classes=10), tiny_data, out=ckpt, resume=True)
+    assert "interrupted at step 3" in capsys.readouterr().out
+    resumed = _train(config, tiny_data, out=ckpt, resume=True)
     assert resumed.step == 6
     assert resumed.losses == pytest.approx(straight.losses, rel=1e-6)
     for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):

@@ -1,0 +1,279 @@
+"""A small digit classifier: the judge of generated MNIST digits.
+
+Its softmax says which digit an image shows and how sure it is; its penultimate
+layer (128 numbers per image) is the feature space in which
+:mod:`helpers.evaluate` measures FID and KID. Inception features, the usual
+choice for FID, are trained on colour photographs and need a download: wrong for
+MNIST.
+
+The network: two blocks of two 3x3 convolutions (32 then 64 channels, BatchNorm,
+ReLU, 2x2 max-pool), a 128-unit fully connected layer (the features), dropout and
+a linear layer to 10 logits. About 470,000 parameters, 1.9 MB on disk.
+
+A checkpoint is a dict saved with ``torch.save``: ``kind`` ("digit_classifier"),
+``format``, ``config`` (:class:`ClassifierConfig` as a dict), ``model`` (state
+dict) and ``info`` (measured test accuracy, data, wall time, ...).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import CheckpointError, save_checkpoint
+from .data import ImageSet, epoch_order
+
+KIND = "digit_classifier"
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "models" / "digit_classifier.pt"
+
+
+@dataclass
+class ClassifierConfig:
+    """Architecture and training settings of the digit classifier."""
+
+    widths: tuple[int, int] = (32, 64)   # channels of the two convolution blocks
+    feature_dim: int = 128               # size of the penultimate layer (FID/KID features)
+    dropout: float = 0.3
+    num_classes: int = 10
+    # training
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 2e-3                     # peak; linear warm-up, then cosine decay to 0
+    weight_decay: float = 1e-4
+    seed: int = 0
+    # augmentation: random affine per image
+    max_shift: float = 2.0               # pixels
+    max_rotation: float = 10.0           # degrees
+    max_scale: float = 0.1               # +-10 %
+
+    def __post_init__(self) -> None:
+        self.widths = tuple(int(w) for w in self.widths)
+        if len(self.widths) != 2 or min(self.widths) < 1:
+            raise ValueError(f"widths must be two positive channel counts, got {self.widths}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        """Plain-Python dict (what checkpoints store)."""
+        d = dataclasses.asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+
+def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    """Two 3x3 conv + BatchNorm + ReLU layers, then a 2x2 max-pool (halves H and W)."""
+    layers: list[nn.Module] = []
+    for a, b in ((c_in, c_out), (c_out, c_out)):
+        layers += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+    return layers + [nn.MaxPool2d(2)]
+
+
+class DigitClassifier(nn.Module):
+    """CNN for (N, 1, 28, 28) float images in [-1, 1] -> logits (N, num_classes).
+
+    :meth:`features` gives the penultimate layer, (N, feature_dim).
+    """
+
+    def __init__(self, config: ClassifierConfig | None = None):
+        super().__init__()
+        self.config = config = config or ClassifierConfig()
+        w1, w2 = config.widths
+        self.body = nn.Sequential(
+            *_conv_block(1, w1), *_conv_block(w1, w2), nn.Flatten(),
+            nn.Linear(w2 * 7 * 7, config.feature_dim, bias=False),
+            nn.BatchNorm1d(config.feature_dim), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.feature_dim, config.num_classes))
+
+    @property
+    def num_features(self) -> int:
+        return self.config.feature_dim
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations: (N, 1, 28, 28) in [-1, 1] -> (N, feature_dim), >= 0."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"the digit classifier takes images of shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, num_classes) for images (N, 1, 28, 28) in [-1, 1]."""
+        return self.head(self.features(x))
+
+
+def random_affine(x: torch.Tensor, config: ClassifierConfig,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift, rotate and scale each image of (N, 1, H, W) in [-1, 1] at random; same shape.
+
+    The background (-1) fills the borders. Ranges come from ``config``.
+    """
+    n, _, h, w = x.shape
+    u = torch.rand(n, 4, generator=generator, device=x.device) * 2 - 1       # uniform in [-1, 1]
+    angle = u[:, 0] * math.radians(config.max_rotation)
+    scale = 1 + u[:, 1] * config.max_scale
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    shift = u[:, 2:] * config.max_shift * 2 / torch.tensor([w, h], device=x.device)  # pixels -> [-1, 1] units
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, padding_mode="zeros", align_corners=False) - 1
+
+
+def learning_rate(config: ClassifierConfig, step: int, total: int) -> float:
+    """Linear warm-up over the first 3 % of ``total`` steps, then cosine decay to 0."""
+    warmup = max(1, int(0.03 * total))
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    return config.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def _check_data(data: ImageSet) -> None:
+    if data.images.ndim != 4 or tuple(data.images.shape[1:]) != (1, 28, 28):
+        raise ValueError(f"the digit classifier trains on (N, 1, 28, 28) images, got {tuple(data.images.shape)}")
+
+
+def _train_epoch(model: DigitClassifier, opt: torch.optim.Optimizer, data: ImageSet, epoch: int,
+                 step: int, total: int, generator: torch.Generator, progress: bool) -> int:
+    """One pass over ``data`` in a seeded order; returns the new step count."""
+    config, device = model.config, next(model.parameters()).device
+    order = epoch_order(len(data), config.seed, epoch)
+    batches = range(0, len(data), config.batch_size)
+    bar = tqdm(batches, disable=not progress, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch")
+    for lo in bar:
+        idx = order[lo:lo + config.batch_size]
+        x = random_affine(data.images[idx].to(device), config, generator)
+        loss = F.cross_entropy(model(x), data.labels[idx].to(device))
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(config, step, total)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    return step
+
+
+def train_classifier(config: ClassifierConfig, data: ImageSet, device: torch.device | str = "cpu",
+                     progress: bool = True) -> DigitClassifier:
+    """Train a :class:`DigitClassifier` on ``data`` (images (N, 1, 28, 28) in [-1, 1]).
+
+    Deterministic for a given ``config.seed`` on a given device: weights, batch
+    order, augmentation and dropout all derive from it (the global RNG is restored
+    afterwards). Returns the model in eval mode.
+    """
+    _check_data(data)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)              # initial weights and dropout masks
+        model = DigitClassifier(config).to(device).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        generator = torch.Generator(device=device).manual_seed(config.seed)
+        total, step = config.epochs * math.ceil(len(data) / config.batch_size), 0
+        for epoch in range(config.epochs):
+            step = _train_epoch(model, opt, data, epoch, step, total, generator, progress)
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_proba(model: DigitClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Class probabilities (N, num_classes) on the CPU for float images (N, 1, 28, 28) in [-1, 1]."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = [F.softmax(model(images[lo:lo + batch_size].to(device)), dim=1).cpu()
+           for lo in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, model.config.num_classes)
+
+
+def accuracy(model: DigitClassifier, data: ImageSet, batch_size: int = 1000) -> float:
+    """Share of ``data`` whose predicted class equals its label."""
+    predicted = predict_proba(model, data.images, batch_size).argmax(dim=1)
+    return float((predicted == data.labels).float().mean())
+
+
+def save_classifier(model: DigitClassifier, path: str | os.PathLike, info: dict | None = None) -> Path:
+    """Write the classifier (config, float32 weights, ``info``) to ``path`` atomically."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return save_checkpoint({"kind": KIND, "config": model.config.to_dict(), "model": state,
+                            "info": info or {}}, path)
+
+
+def _read(path: Path) -> dict:
+    """The checkpoint dict in ``path``, or a :class:`CheckpointError` naming the problem."""
+    if not path.is_file():
+        raise CheckpointError(f"classifier checkpoint {path} does not exist; train one with "
+                              "'python -m helpers train-classifier --out models/digit_classifier.pt'")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"classifier checkpoint {path} is corrupt or not a checkpoint ({first[:200]})") from None
+    if not isinstance(state, dict) or state.get("kind") != KIND:
+        raise CheckpointError(f"{path} is not a digit-classifier checkpoint (no kind={KIND!r}); "
+                              "was it written by 'python -m helpers train-classifier'?")
+    return state
+
+
+def load_classifier(path: str | os.PathLike | None = None,
+                    device: torch.device | str = "cpu") -> DigitClassifier:
+    """Rebuild the classifier stored in ``path`` (default: the committed one), in eval mode.
+
+    Its ``info`` dict (test accuracy, training settings) is attached as ``model.info``.
+    """
+    path = Path(path) if path is not None else DEFAULT_PATH
+    state = _read(path)
+    try:
+        model = DigitClassifier(ClassifierConfig(**state["config"]))
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"classifier checkpoint {path} does not match its config "
+                              f"({str(e).splitlines()[0][:200]})") from None
+    model.info = dict(state.get("info") or {})
+    return model.to(device).eval()
+
+
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(device: torch.device | str) -> dict:
+    """Where a run happened: device name, CPU, thread count, torch version, platform."""
+    device = torch.device(device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    return {"device": str(device), "device_name": name, "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__),
+            "platform": platform.platform()}
+
+
+def fit_and_save(config: ClassifierConfig, train: ImageSet, test: ImageSet, out: str | os.PathLike,
+                 device: torch.device | str = "cpu", progress: bool = True, command: str = "") -> dict:
+    """Train on ``train``, measure accuracy on ``test``, write ``out`` and ``out`` with suffix .json.
+
+    Returns the record written to the JSON file (also stored in the checkpoint as ``info``).
+    """
+    start = time.monotonic()
+    model = train_classifier(config, train, device, progress)
+    wall = time.monotonic() - start
+    acc = accuracy(model, test)
+    info = {"test_accuracy": round(acc, 5), "test_errors": round((1 - acc) * len(test)),
+            "test_images": len(test), "test_source": test.source,
+            "train_images": len(train), "train_source": train.source,
+            "config": config.to_dict(), "command": command, "wall_time_s": round(wall, 1),
+            "hardware": hardware(device), "date": time.strftime("%Y-%m-%d"),
+            "parameters": sum(p.numel() for p in model.parameters())}
+    path = save_classifier(model, out, info)
+    info["file_bytes"] = path.stat().st_size
+    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
