@@ -79,3 +79,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(f"checkpoint {path} does not match its own config "
                               f"({str(e).splitlines()[0][:200]})") from None
     return model.eval(), diffusion_from_config(config), config
+
+
+def first_existing(*paths: str | os.PathLike) -> Path | None:
+    """The first of ``paths`` that is a file (e.g. your own checkpoint, then the reference), else None."""
+    for p in paths:
+        if p is not None and Path(p).is_file():
+            return Path(p)
+    return None
