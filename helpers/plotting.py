@@ -34,7 +34,7 @@ def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None,
     """Show a batch (N, C, H, W) in [-1, 1] as one grid. Returns the axes."""
     if ax is None:
         _, ax = plt.subplots(figsize=(size, size * _rows(len(images), nrow) / min(nrow, len(images))))
-    ax.imshow(to_display(image_grid(images, nrow)), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(to_display(image_grid(images, nrow)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -50,7 +50,7 @@ def show_strip(frames: torch.Tensor, captions: Sequence[str], title: str | None 
     """A row of single images (F, C, H, W) with a caption under each."""
     fig, axes = plt.subplots(1, len(frames), figsize=(size * len(frames), size * 1.25))
     for ax, frame, caption in zip(np.atleast_1d(axes), frames, captions):
-        ax.imshow(to_display(frame), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(to_display(frame), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_axis_off()
         ax.set_title(caption, fontsize=8)
     if title:
