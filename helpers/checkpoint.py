@@ -87,3 +87,15 @@ def first_existing(*paths: str | os.PathLike) -> Path | None:
         if p is not None and Path(p).is_file():
             return Path(p)
     return None
+
+
+def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Copy ``src`` without optimiser and random state (for sharing; it can no longer resume).
+
+    Keeps config, weights, EMA weights, step, elapsed time and the loss history; ``extra``
+    entries (e.g. provenance) are added. Written atomically. Returns ``dst``.
+    """
+    state = load_checkpoint(src)
+    keep = {k: state[k] for k in ("model", "ema", "step", "elapsed_s", "losses") if k in state}
+    keep["config"] = state["config"].to_dict()
+    return save_checkpoint({**keep, **(extra or {})}, dst)

@@ -6,9 +6,15 @@ layer (128 numbers per image) is the feature space in which
 choice for FID, are trained on colour photographs and need a download: wrong for
 MNIST.
 
-The network: two blocks of two 3x3 convolutions (32 then 64 channels, BatchNorm,
+The network: two blocks of two 3x3 convolutions (16 then 32 channels, BatchNorm,
 ReLU, 2x2 max-pool), a 128-unit fully connected layer (the features), dropout and
-a linear layer to 10 logits. About 470,000 parameters, 1.9 MB on disk.
+a linear layer to 10 logits: about 220,000 parameters, 0.9 MB on disk, a few
+thousand images per second on a laptop CPU.
+
+Training adds light augmentation (random shifts, rotations, scalings) and
+*outlier exposure*: each batch also holds non-digits (noise, flat grey, blurred
+blobs) whose softmax is pushed towards uniform. Without it the network answers
+"8, 100 % sure" for pure noise, and confidence would mean nothing for bad samples.
 
 A checkpoint is a dict saved with ``torch.save``: ``kind`` ("digit_classifier"),
 ``format``, ``config`` (:class:`ClassifierConfig` as a dict), ``model`` (state
@@ -20,7 +26,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +37,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, save_checkpoint
 from .data import ImageSet, epoch_order
+from .device import hardware
 
 KIND = "digit_classifier"
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "models" / "digit_classifier.pt"
@@ -41,7 +47,7 @@ DEFAULT_PATH = Path(__file__).resolve().parent.parent / "models" / "digit_classi
 class ClassifierConfig:
     """Architecture and training settings of the digit classifier."""
 
-    widths: tuple[int, int] = (32, 64)   # channels of the two convolution blocks
+    widths: tuple[int, int] = (16, 32)   # channels of the two convolution blocks
     feature_dim: int = 128               # size of the penultimate layer (FID/KID features)
     dropout: float = 0.3
     num_classes: int = 10
@@ -55,6 +61,10 @@ class ClassifierConfig:
     max_shift: float = 2.0               # pixels
     max_rotation: float = 10.0           # degrees
     max_scale: float = 0.1               # +-10 %
+    # outlier exposure (Hendrycks et al. 2019): non-digits trained towards a uniform softmax,
+    # so that noise, blank images and blobs get low confidence instead of a confident guess
+    outlier_share: float = 0.25          # outliers per batch, as a share of the batch size
+    outlier_weight: float = 0.5          # weight of their loss
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
@@ -96,6 +106,7 @@ class DigitClassifier(nn.Module):
 
     @property
     def num_features(self) -> int:
+        """Size of the penultimate layer (what torchmetrics' FID/KID look for)."""
         return self.config.feature_dim
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,6 +137,46 @@ def random_affine(x: torch.Tensor, config: ClassifierConfig,
     return F.grid_sample(x + 1, grid, padding_mode="zeros", align_corners=False) - 1
 
 
+def _blur(x: torch.Tensor, passes: int = 3, k: int = 7) -> torch.Tensor:
+    """Box-blur (B, 1, H, W) ``passes`` times (close to a Gaussian blur); same shape."""
+    for _ in range(passes):
+        x = F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
+    return x
+
+
+def outliers(digits: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` images (n, 1, H, W) in [-1, 1] that are not digits, made from ``digits`` (B, 1, H, W).
+
+    Four kinds, in turn: uniform noise, clamped Gaussian noise of random mean and spread,
+    flat images of a random grey, and blobs (heavily blurred digits, stretched to [-1, 1]).
+    """
+    shape, dev = (n, *digits.shape[1:]), digits.device
+    r = torch.rand(n, 3, 1, 1, generator=generator, device=dev)
+    uniform = torch.rand(shape, generator=generator, device=dev) * 2 - 1
+    gauss = (r[:, :1] - 0.5 + (0.2 + r[:, 1:2]) * torch.randn(shape, generator=generator, device=dev)).clamp(-1, 1)
+    flat = (r[:, 2:] * 2 - 1).expand(shape)
+    pick = torch.randint(0, len(digits), (n,), generator=generator, device=dev)
+    blob = _blur(digits[pick])
+    lo, hi = blob.amin((1, 2, 3), keepdim=True), blob.amax((1, 2, 3), keepdim=True)
+    blob = (blob - lo) / (hi - lo + 1e-6) * 2 - 1
+    kind = (torch.arange(n, device=dev) % 4).view(-1, 1, 1, 1)
+    return torch.where(kind == 0, uniform, torch.where(kind == 1, gauss, torch.where(kind == 2, flat, blob)))
+
+
+def batch_loss(model: DigitClassifier, x: torch.Tensor, y: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Cross-entropy on digits x (B, 1, 28, 28) with labels y (B,), plus outlier exposure:
+    ``outlier_weight`` times the cross-entropy between the uniform distribution and the
+    softmax on ``outlier_share * B`` outliers, in the same forward pass."""
+    config = model.config
+    n_out = int(round(config.outlier_share * len(x)))
+    logits = model(torch.cat([x, outliers(x, n_out, generator)]))
+    loss = F.cross_entropy(logits[:len(x)], y)
+    if n_out:
+        loss = loss - config.outlier_weight * F.log_softmax(logits[len(x):], dim=1).mean()
+    return loss
+
+
 def learning_rate(config: ClassifierConfig, step: int, total: int) -> float:
     """Linear warm-up over the first 3 % of ``total`` steps, then cosine decay to 0."""
     warmup = max(1, int(0.03 * total))
@@ -149,7 +200,7 @@ def _train_epoch(model: DigitClassifier, opt: torch.optim.Optimizer, data: Image
     for lo in bar:
         idx = order[lo:lo + config.batch_size]
         x = random_affine(data.images[idx].to(device), config, generator)
-        loss = F.cross_entropy(model(x), data.labels[idx].to(device))
+        loss = batch_loss(model, x, data.labels[idx].to(device), generator)
         for group in opt.param_groups:
             group["lr"] = learning_rate(config, step, total)
         opt.zero_grad(set_to_none=True)
@@ -212,6 +263,7 @@ def _read(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a damaged file
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = "torch cannot read it" if first.startswith("Weights only load failed") else first
         raise CheckpointError(f"classifier checkpoint {path} is corrupt or not a checkpoint ({first[:200]})") from None
     if not isinstance(state, dict) or state.get("kind") != KIND:
         raise CheckpointError(f"{path} is not a digit-classifier checkpoint (no kind={KIND!r}); "
@@ -223,7 +275,8 @@ def load_classifier(path: str | os.PathLike | None = None,
                     device: torch.device | str = "cpu") -> DigitClassifier:
     """Rebuild the classifier stored in ``path`` (default: the committed one), in eval mode.
 
-    Its ``info`` dict (test accuracy, training settings) is attached as ``model.info``.
+    Its ``info`` dict (test accuracy, training settings) is attached as ``model.info``,
+    the file as ``model.path``.
     """
     path = Path(path) if path is not None else DEFAULT_PATH
     state = _read(path)
@@ -234,27 +287,8 @@ def load_classifier(path: str | os.PathLike | None = None,
         raise CheckpointError(f"classifier checkpoint {path} does not match its config "
                               f"({str(e).splitlines()[0][:200]})") from None
     model.info = dict(state.get("info") or {})
+    model.path = str(path)
     return model.to(device).eval()
-
-
-def _cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def hardware(device: torch.device | str) -> dict:
-    """Where a run happened: device name, CPU, thread count, torch version, platform."""
-    device = torch.device(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
-    return {"device": str(device), "device_name": name, "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__),
-            "platform": platform.platform()}
 
 
 def fit_and_save(config: ClassifierConfig, train: ImageSet, test: ImageSet, out: str | os.PathLike,

@@ -116,7 +116,8 @@ def _add_evaluate(sub) -> None:
     ev.add_argument("--clip-pretrained", default="openai",
                     help="open_clip weights: a tag (default openai) or a local weights file")
     ev.add_argument("--clip-real", type=int, default=500,
-                    help="real test digits CLIP also reads, for scale (default 500; 0 = none)")
+                    help="real test digits CLIP also reads, for scale (default 500; 0 = none; "
+                         "needs MNIST, so none with --no-fid)")
     ev.add_argument("--threshold", type=float, default=0.9,
                     help="confidence above which a sample counts as recognised (default 0.9)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the floor's digits and KID's subsets")
@@ -201,6 +202,7 @@ def cmd_evaluate(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    previous_format = warnings.formatwarning     # one-line warnings while the CLI runs
     warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         args = build_parser().parse_args(argv)
@@ -216,3 +218,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = previous_format

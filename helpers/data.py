@@ -16,6 +16,7 @@ DataLoader that converts one PIL image at a time.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import shutil
@@ -107,8 +108,12 @@ def _from_debian_fashion(train: bool, debian_dir: Path, cache: Path) -> ImageSet
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def network_available(name: str = "mnist", timeout: float = 3.0) -> bool:
-    """True if a TCP connection to one of torchvision's mirrors opens within ``timeout`` s."""
+    """True if a TCP connection to one of torchvision's mirrors opens within ``timeout`` s.
+
+    Remembered for the rest of the process (``network_available.cache_clear()`` forgets).
+    """
     for mirror in _TV_CLASSES[name].mirrors:
         url = urlparse(mirror)
         port = url.port or (443 if url.scheme == "https" else 80)

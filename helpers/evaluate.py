@@ -53,6 +53,8 @@ def as_float_images(images: torch.Tensor) -> torch.Tensor:
         return images.float().div(127.5).sub(1.0)
     if not images.is_floating_point():
         raise ValueError(f"images must be uint8 (0..255) or float (-1..1), got dtype {images.dtype}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values (did sampling diverge?)")
     if images.numel() and (images.min() < -1.001 or images.max() > 1.001):
         raise ValueError(f"float images must lie in [-1, 1], got values from {float(images.min()):.3g} "
                          f"to {float(images.max()):.3g}; clamp them, or pass uint8 0..255")
@@ -103,7 +105,7 @@ def mode_coverage(probs: torch.Tensor, min_share: float = MIN_SHARE) -> dict:
     k = probs.shape[1]
     share = torch.bincount(probs.argmax(dim=1), minlength=k).double() / max(1, probs.shape[0])
     nonzero = share[share > 0]
-    entropy = float(-(nonzero * nonzero.log()).sum() / math.log(k))
+    entropy = max(0.0, float(-(nonzero * nonzero.log()).sum() / math.log(k)))
     return {"entropy": entropy, "classes_seen": int((share >= min_share).sum()),
             "class_share": [round(float(s), 4) for s in share]}
 
@@ -123,20 +125,31 @@ class ClassifierFeatures(nn.Module):
 
     images (N, 1, 28, 28), uint8 or float in [-1, 1] -> features (N, 128) float32.
     Stays in eval mode whatever ``train()`` is called with (BatchNorm must not update).
+    FID and KID each call it on the same batch in turn, so it remembers the last
+    batch (the same tensor object, unmodified) and its features: half the work.
     """
 
     def __init__(self, classifier: DigitClassifier):
         super().__init__()
         self.classifier = classifier.eval()
         self.num_features = classifier.num_features
+        self._last: tuple | None = None          # (input tensor, its version, features)
 
     def train(self, mode: bool = True) -> "ClassifierFeatures":
         return super().train(False)
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (N, 1, 28, 28), uint8 or float in [-1, 1] -> features (N, 128) on the classifier's device."""
+        if self._last is not None and self._last[0] is images and self._last[1] == images._version:
+            return self._last[2]
         device = next(self.classifier.parameters()).device
-        return self.classifier.features(as_float_images(images).to(device))
+        features = self.classifier.features(as_float_images(images).to(device))
+        self._last = (images, images._version, features)
+        return features
+
+    def __deepcopy__(self, memo: dict) -> "ClassifierFeatures":
+        return self                              # metric.clone() shares the extractor, not a copy
 
 
 def _seed_from(generator: torch.Generator | None) -> int:
@@ -148,9 +161,12 @@ def _kid_subset_size(n_real: int, n_fake: int) -> int:
     return min(KID_SUBSET_SIZE, n_real, n_fake)
 
 
-def _update(metric, images: torch.Tensor, real: bool, batch_size: int = 1000) -> None:
+def _update(metrics: tuple, images: torch.Tensor, real: bool, batch_size: int = 1000) -> None:
+    """Feed ``images`` to every metric, batch by batch (each batch to all metrics in turn)."""
     for lo in range(0, len(images), batch_size):
-        metric.update(images[lo:lo + batch_size], real=real)
+        batch = images[lo:lo + batch_size]
+        for metric in metrics:
+            metric.update(batch, real=real)
 
 
 def real_metrics(classifier: DigitClassifier, real: torch.Tensor, subsets: int = KID_SUBSETS) -> tuple:
@@ -166,8 +182,7 @@ def real_metrics(classifier: DigitClassifier, real: torch.Tensor, subsets: int =
         warnings.simplefilter("ignore", UserWarning)
         fid = FrechetInceptionDistance(feature=features, reset_real_features=False)
         kid = KernelInceptionDistance(feature=features, subsets=subsets, reset_real_features=False)
-    _update(fid, real, real=True)
-    _update(kid, real, real=True)
+    _update((fid, kid), real, real=True)
     return fid, kid
 
 
@@ -178,8 +193,7 @@ def distances(fid_real, kid_real, fake: torch.Tensor, generator: torch.Generator
     if len(fake) < 2:
         raise ValueError(f"FID and KID need at least 2 images, got {len(fake)}")
     fid, kid = fid_real.clone(), kid_real.clone()
-    _update(fid, fake, real=False)
-    _update(kid, fake, real=False)
+    _update((fid, kid), fake, real=False)
     n_real = sum(len(f) for f in kid.real_features)
     kid.subset_size = _kid_subset_size(n_real, len(fake))
     with torch.random.fork_rng(devices=[]):
@@ -305,6 +319,7 @@ def load_samples(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor | 
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a damaged file
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = "torch cannot read it" if first.startswith("Weights only load failed") else first
         raise ValueError(f"samples file {path} is corrupt or not a torch file ({first[:200]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), torch.Tensor):
         raise ValueError(f"{path} is not a samples file: expected a dict with 'images' (uint8 N x C x H x W) "
@@ -344,7 +359,8 @@ def evaluate_file(path: str | os.PathLike, classifier: DigitClassifier, referenc
     x = as_float_images(images)
     labels = check_labels(labels, len(x))
     out = {"samples": str(path), "labels_given": labels is not None, "meta": meta,
-           "classifier": {k: getattr(classifier, "info", {}).get(k) for k in ("test_accuracy", "test_images")},
+           "classifier": {"path": getattr(classifier, "path", None),
+                          **{k: getattr(classifier, "info", {}).get(k) for k in ("test_accuracy", "test_images")}},
            **evaluate_samples(classifier, x, labels, reference, seed, threshold)}
     if clip:
         real = real if real is not None else (reference.test if reference is not None else None)
@@ -360,8 +376,11 @@ def _pct(v: float | None) -> str:
 def format_report(r: dict) -> str:
     """A few human-readable lines from the dict of :func:`evaluate_file`."""
     shares = " ".join(f"{k}:{s:.2f}" for k, s in enumerate(r["class_share"]))
+    c = r["classifier"]
     lines = [f"samples: {r['samples']}: {r['n']} images, "
              + ("with intended labels" if r["labels_given"] else "no labels (unconditional)"),
+             f"judge: digit classifier {c.get('path')}, test accuracy {_pct(c.get('test_accuracy'))} "
+             f"on {c.get('test_images')} MNIST test digits",
              f"accuracy vs intended labels: {_pct(r['accuracy'])}",
              f"recognisability: mean confidence {r['mean_confidence']:.3f}; "
              f"{_pct(r['share_confident'])} of samples above {r['threshold']}",
@@ -381,5 +400,5 @@ def format_report(r: dict) -> str:
             rd = clip["real_digits"]
             lines.append(f"CLIP on {rd['n']} real test digits: score {rd['clip_score']:.2f}, zero-shot "
                          f"accuracy {_pct(rd['zero_shot_accuracy'])} (digit classifier: "
-                         f"{_pct(r['classifier'].get('test_accuracy'))})")
+                         f"{_pct(c.get('test_accuracy'))})")
     return "\n".join(lines)

@@ -80,20 +80,24 @@ def trajectory(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor |
                every: int = 1) -> dict[str, torch.Tensor]:
     """Sample like :func:`sample` but keep every ``every``-th step (and the last).
 
-    Returns ``t`` (F,) the timestep of each frame, ``x_t`` (F, n, C, H, W) the
-    noisy images after that step and ``x0`` (F, n, C, H, W) the model's estimate
-    of the clean image at that step; frames run from t = T-1 to t = 0.
+    Returns ``t`` (F,) the model timestep of each frame (for a respaced chain,
+    ``diffusion.timestep_map`` of the step), ``step`` (F,) the step index in
+    ``diffusion`` (equal to ``t`` for the full chain), ``x_t`` (F, n, C, H, W)
+    the noisy images after that step and ``x0`` (F, n, C, H, W) the model's
+    estimate of the clean image at that step. Frames run from the first step
+    (pure noise in, index T-1) to the last (index 0); both ends are always kept.
     """
     device = next(model.parameters()).device
     labels = _check_labels(labels, n, device)
-    ts, xs, x0s = [], [], []
+    steps, xs, x0s = [], [], []
     for out in diffusion.p_sample_loop_progressive(eps_model(model, labels, guidance),
                                                    _image_shape(model, n), generator, device):
-        if out["t"] % every == 0 or out["t"] == 0:
-            ts.append(out["t"])
+        if out["t"] % every == 0 or out["t"] in (0, diffusion.T - 1):
+            steps.append(out["t"])
             xs.append(out["sample"].clamp(-1, 1).cpu())
             x0s.append(out["x0"].cpu())
-    return {"t": torch.tensor(ts), "x_t": torch.stack(xs), "x0": torch.stack(x0s)}
+    steps = torch.tensor(steps)
+    return {"t": diffusion.timestep_map[steps], "step": steps, "x_t": torch.stack(xs), "x0": torch.stack(x0s)}
 
 
 def _check_labels(labels: torch.Tensor | None, n: int, device) -> torch.Tensor | None:

@@ -23,7 +23,9 @@ def offline(monkeypatch, tmp_path):
     def refuse(*args, **kwargs):
         raise OSError("network is unreachable (simulated)")
     monkeypatch.setattr(socket, "create_connection", refuse)
-    return tmp_path
+    network_available.cache_clear()
+    yield tmp_path
+    network_available.cache_clear()
 
 
 def test_offline_mnist_falls_back_fast_with_a_warning(offline):

@@ -49,11 +49,19 @@ def test_labels_on_an_unconditional_model_are_rejected():
 
 def test_trajectory_frames(cond):
     model, d = cond
-    out = trajectory(model, d, 2, labels=torch.tensor([1, 2]), generator=make_generator(0), every=3)
-    assert out["t"].tolist() == [9, 6, 3, 0]
+    out = trajectory(model, d, 2, labels=torch.tensor([1, 2]), generator=make_generator(0), every=4)
+    assert out["t"].tolist() == out["step"].tolist() == [9, 8, 4, 0]
     assert out["x_t"].shape == out["x0"].shape == (4, 2, 1, 28, 28)
     final = sample(model, d, 2, labels=torch.tensor([1, 2]), generator=make_generator(0))
     assert torch.equal(out["x_t"][-1], final)
+
+
+def test_trajectory_of_a_respaced_chain_reports_model_timesteps():
+    model = tiny_model(tiny_config(T=30))
+    chain = Diffusion(30, "linear").respaced(4)
+    out = trajectory(model, chain, 1, generator=make_generator(0))
+    assert out["step"].tolist() == [3, 2, 1, 0]
+    assert out["t"].tolist() == [29, 19, 10, 0]
 
 
 def test_parse_labels():
