@@ -40,16 +40,28 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
     return path
 
 
+def read_torch_file(path: str | os.PathLike, what: str = "checkpoint", hint: str = "",
+                    map_location: str | torch.device = "cpu"):
+    """``torch.load(path, weights_only=True)``, or a one-line :class:`CheckpointError`.
+
+    what: how to name the file in the message ("checkpoint", "samples file", ...);
+    hint: appended to the "does not exist" message (e.g. how to make one).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} {path} does not exist{hint}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = "torch cannot read it" if first.startswith("Weights only load failed") else first
+        raise CheckpointError(f"{what} {path} is corrupt or not a torch file ({first[:200]})") from None
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint dict, raising :class:`CheckpointError` that names the file and problem."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises many types for a damaged file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a checkpoint ({first[:200]})") from None
+    state = read_torch_file(path, "checkpoint", map_location=map_location)
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED):
         raise CheckpointError(f"checkpoint {path} lacks the keys {list(REQUIRED)}; was it written "
                               "by helpers.checkpoint.save_checkpoint?")

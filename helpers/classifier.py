@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, save_checkpoint
+from .checkpoint import CheckpointError, read_torch_file, save_checkpoint
 from .data import ImageSet, epoch_order
 from .device import hardware
 
@@ -256,15 +256,8 @@ def save_classifier(model: DigitClassifier, path: str | os.PathLike, info: dict 
 
 def _read(path: Path) -> dict:
     """The checkpoint dict in ``path``, or a :class:`CheckpointError` naming the problem."""
-    if not path.is_file():
-        raise CheckpointError(f"classifier checkpoint {path} does not exist; train one with "
-                              "'python -m helpers train-classifier --out models/digit_classifier.pt'")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a damaged file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        first = "torch cannot read it" if first.startswith("Weights only load failed") else first
-        raise CheckpointError(f"classifier checkpoint {path} is corrupt or not a checkpoint ({first[:200]})") from None
+    state = read_torch_file(path, "classifier checkpoint", "; train one with "
+                            "'python -m helpers train-classifier --out models/digit_classifier.pt'")
     if not isinstance(state, dict) or state.get("kind") != KIND:
         raise CheckpointError(f"{path} is not a digit-classifier checkpoint (no kind={KIND!r}); "
                               "was it written by 'python -m helpers train-classifier'?")

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checkpoint import read_torch_file
 from .classifier import DigitClassifier, predict_proba
 from .data import ImageSet
 
@@ -310,17 +311,10 @@ def first_recognisable_t(curve: dict, min_share: float = 0.5, metric: str = "sha
 def load_samples(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
     """Read a file written by ``python -m helpers sample``: (images uint8 (N, C, H, W), labels or None, meta).
 
-    Raises FileNotFoundError or ValueError with a one-line message naming the file.
+    Raises CheckpointError (missing or unreadable) or ValueError (not a samples dict),
+    each with a one-line message naming the file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"samples file {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a damaged file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        first = "torch cannot read it" if first.startswith("Weights only load failed") else first
-        raise ValueError(f"samples file {path} is corrupt or not a torch file ({first[:200]})") from None
+    data = read_torch_file(path, "samples file")
     if not isinstance(data, dict) or not isinstance(data.get("images"), torch.Tensor):
         raise ValueError(f"{path} is not a samples file: expected a dict with 'images' (uint8 N x C x H x W) "
                          "and 'labels', as written by 'python -m helpers sample'")
