@@ -21,12 +21,14 @@ import numpy as np
 import torch
 from PIL import Image as PILImage
 
+from . import sampling
+
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """One image (C, H, W) in [-1, 1] -> uint8 array (H, W) for C = 1 or (H, W, 3) for C = 3."""
     if image.ndim != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"expected one image of shape (1|3, H, W), got {tuple(image.shape)}")
-    x = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    x = sampling.to_uint8(image.detach().float())
     return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
 
 
