@@ -39,5 +39,10 @@ unit: setup
 run: setup
 	$(PY) scripts/run_notebooks.py
 
+## make report: notebook 05 executed on the committed results, exported without code to report/report.pdf
+## (installs pandoc and xelatex with apt-get when they are missing).
+report: setup
+	$(PY) scripts/export_report.py
+
 clean:
 	rm -rf $(VENV) .venv-active.stamp checkpoints outputs

@@ -18,7 +18,7 @@ from .checkpoint import CheckpointError, load_model
 from .config import config_for_dataset
 from .data import load_images
 from .device import make_generator, pick_device
-from .sampling import parse_labels, sample, save_samples
+from .sampling import parse_labels, sample_many, save_samples
 from .train import TrainingDiverged, train
 
 
@@ -58,8 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-minutes", type=_positive_float, help="wall-clock budget in minutes")
     tr.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist")
     tr.add_argument("--data-root", help="folder with the data (default: $DDPM_DATA, else a cache)")
-    tr.add_argument("--conditional", action="store_true",
-                    help="class-conditional model with label dropout (for guidance)")
+    kind = tr.add_mutually_exclusive_group()
+    kind.add_argument("--conditional", action="store_true",
+                      help="class-conditional model with label dropout, for guidance (the default)")
+    kind.add_argument("--unconditional", action="store_true", help="a model without class labels")
     tr.add_argument("--seed", type=int, default=0, help="seed for weights, batches and noise")
     tr.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     tr.add_argument("--schedule", choices=["linear", "scaled_linear", "cosine"])
@@ -73,8 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--checkpoint", required=True, help="checkpoint written by 'train'")
     sa.add_argument("--n", type=_positive_int, required=True, help="number of images")
     sa.add_argument("--out", required=True, help="output .pt file (a PNG grid is written beside it)")
+    sa.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",
+                    help="ddpm: ancestral sampling (default); ddim: Song et al. 2021, see --eta")
     sa.add_argument("--steps", type=_positive_int,
-                    help="reverse steps (default: the model's T; fewer = respaced DDPM)")
+                    help="reverse steps, evenly spaced over the model's T (default: T for ddpm, 50 for ddim)")
+    sa.add_argument("--eta", type=float,
+                    help="DDIM noise: 0 = deterministic (default), 1 = DDPM-like; ddim only")
     sa.add_argument("--labels", help="'balanced' or comma-separated class labels (conditional models)")
     sa.add_argument("--guidance", type=float, help="classifier-free guidance weight w (1 = none)")
     sa.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
@@ -129,7 +135,7 @@ def cmd_train(args) -> None:
     overrides = {k: v for k, v in {"schedule": args.schedule, "lr": args.lr,
                                    "batch_size": args.batch_size}.items() if v is not None}
     config = config_for_dataset(args.dataset, seed=args.seed,
-                                num_classes=10 if args.conditional else None, **overrides)
+                                num_classes=None if args.unconditional else 10, **overrides)
     if args.epochs or args.max_steps or args.max_minutes:
         config = config.replace(epochs=args.epochs, max_steps=args.max_steps,
                                 max_minutes=args.max_minutes)
@@ -147,19 +153,25 @@ def cmd_sample(args) -> None:
     device = pick_device(args.device)
     model, diffusion, config = load_model(args.checkpoint, device, use_ema=not args.raw_weights)
     labels = parse_labels(args.labels, args.n, config.num_classes)
-    chain = diffusion.respaced(args.steps) if args.steps else diffusion
+    if args.eta is not None and args.sampler != "ddim":
+        raise CLIError("--eta applies to --sampler ddim only")
+    if args.eta is not None and args.eta < 0:
+        raise CLIError(f"--eta must be >= 0, got {args.eta}")
+    steps = args.steps or (50 if args.sampler == "ddim" else diffusion.T)
+    if not 2 <= steps <= diffusion.T:
+        raise CLIError(f"--steps must be between 2 and the model's T={diffusion.T}, got {steps}")
+    chain = diffusion.respaced(steps)
+    eta = args.eta or 0.0
     generator = make_generator(args.seed, device)
-    start, chunks = time.monotonic(), []
-    for lo in range(0, args.n, args.batch_size):
-        part = None if labels is None else labels[lo:lo + args.batch_size].to(device)
-        chunks.append(sample(model, chain, min(args.batch_size, args.n - lo), part,
-                             args.guidance, generator).cpu())
-    images = torch.cat(chunks)
-    meta = {"checkpoint": str(args.checkpoint), "steps": chain.T, "guidance": args.guidance,
+    start = time.monotonic()
+    images = sample_many(model, chain, args.n, labels, args.guidance, generator, args.batch_size,
+                         sampler=args.sampler, eta=eta)
+    meta = {"checkpoint": str(args.checkpoint), "sampler": args.sampler, "steps": chain.T,
+            "eta": eta if args.sampler == "ddim" else None, "guidance": args.guidance,
             "seed": args.seed, "seconds": time.monotonic() - start}
     path = save_samples(images, labels, args.out, meta)
     print(f"wrote {args.n} images to {path} and {path.with_suffix('.png')} "
-          f"({chain.T} steps, {meta['seconds']:.1f} s)")
+          f"({args.sampler}, {chain.T} steps, {meta['seconds']:.1f} s)")
 
 
 def cmd_train_classifier(args) -> None:

@@ -38,7 +38,7 @@ class Config:
     # U-Net
     base_channels: int = 32
     channel_mults: tuple[int, ...] = (1, 2, 2)
-    num_classes: int | None = None    # None: unconditional; 10: class-conditional
+    num_classes: int | None = 10      # class-conditional (guidance-ready); None: unconditional
     skip_connections: bool = True     # switch off only for the ablation
     time_embedding: bool = True       # switch off only for the ablation
     # training
@@ -105,5 +105,6 @@ def config_for_dataset(name: str, **overrides) -> Config:
     """Default config whose image shape matches dataset ``name`` ('mnist' or 'fashion')."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
-    channels, size, _ = DATASETS[name]
-    return Config(dataset=name, channels=channels, image_size=size, **overrides)
+    channels, size, classes = DATASETS[name]
+    return Config(**{"dataset": name, "channels": channels, "image_size": size,
+                     "num_classes": len(classes), **overrides})

@@ -120,6 +120,37 @@ def sample_metrics(probs: torch.Tensor, labels: torch.Tensor | None = None,
             **mode_coverage(probs)}
 
 
+def within_class_diversity(classifier: DigitClassifier, images: torch.Tensor, labels: torch.Tensor,
+                           real: ImageSet, num_classes: int = 10) -> float:
+    """How varied the samples of each class are, relative to real digits of that class.
+
+    For each class c: total variance (trace of the covariance) of the classifier's features
+    over samples *intended* as c, divided by the same for the real digits labelled c; the
+    mean over classes. 1.0 = as varied as real digits; guidance that collapses each class
+    to a few prototypes pushes it towards 0. images: (N, 1, 28, 28); labels: (N,).
+    """
+    labels = check_labels(labels, len(images), num_classes)
+
+    def total_variance(x: torch.Tensor) -> float:
+        f = feature_batches(classifier, as_float_images(x))
+        return float(f.var(dim=0).sum())
+
+    ratios = [total_variance(images[labels == c]) / total_variance(real.images[real.labels == c])
+              for c in range(num_classes) if int((labels == c).sum()) > 1]
+    if not ratios:
+        raise ValueError("within-class diversity needs at least two samples of some class")
+    return sum(ratios) / len(ratios)
+
+
+@torch.no_grad()
+def feature_batches(classifier: DigitClassifier, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The classifier's penultimate features (N, F) of [-1, 1] images (N, 1, 28, 28), in batches."""
+    device = next(classifier.parameters()).device
+    classifier.eval()
+    return torch.cat([classifier.features(x[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
 # ----------------------------------------------------------------------------- FID and KID
 class ClassifierFeatures(nn.Module):
     """The classifier's penultimate layer as a torchmetrics feature extractor.

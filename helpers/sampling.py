@@ -1,4 +1,8 @@
-"""Generating images: DDPM ancestral sampling with optional labels and guidance.
+"""Generating images: DDPM ancestral or DDIM sampling, with optional labels and guidance.
+
+Samplers: ``"ddpm"`` (Ho et al. 2020, ancestral) and ``"ddim"`` (Song et al.
+2021, with ``eta``: 0 deterministic, 1 DDPM-like). Either runs over a
+respaced chain (``diffusion.respaced(S)``) for S < T steps.
 
 Classifier-free guidance convention (Ho & Salimans 2022, written as in
 TeaPearce/Conditional_Diffusion_MNIST):
@@ -43,6 +47,8 @@ def eps_model(model: UNet, labels: torch.Tensor | None = None,
     if guidance is None or guidance == 1:
         return lambda x_t, t: model(x_t, t, labels)
     null = torch.full_like(labels, model.num_classes)
+    if guidance == 0:                                    # only the unconditional half is needed
+        return lambda x_t, t: model(x_t, t, null)
 
     def guided(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         eps = model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([labels, null]))
@@ -58,26 +64,45 @@ def _image_shape(model: UNet, n: int) -> tuple[int, int, int, int]:
 @torch.no_grad()
 def sample(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None = None,
            guidance: float | None = None, generator: torch.Generator | None = None,
-           progress: bool = False) -> torch.Tensor:
-    """DDPM ancestral sampling of ``n`` images from pure noise, t = T-1 down to 0.
+           progress: bool = False, sampler: str = "ddpm", eta: float = 0.0) -> torch.Tensor:
+    """Sample ``n`` images from pure noise over every step of ``diffusion``, T-1 down to 0.
 
-    labels: (n,) LongTensor or None. Returns (n, C, H, W) in [-1, 1], on the
-    model's device. Deterministic for a given ``generator`` (which must live on
-    the model's device).
+    labels: (n,) LongTensor or None. sampler: "ddpm" or "ddim" (with ``eta``).
+    Returns (n, C, H, W) in [-1, 1], on the model's device. Deterministic for
+    a given ``generator`` (which must live on the model's device).
     """
     device = next(model.parameters()).device
     labels = _check_labels(labels, n, device)
     steps = diffusion.p_sample_loop_progressive(eps_model(model, labels, guidance),
-                                                _image_shape(model, n), generator, device)
+                                                _image_shape(model, n), generator, device,
+                                                sampler=sampler, eta=eta)
     for out in tqdm(steps, total=diffusion.T, disable=not progress, desc="sampling", unit="step"):
         pass
     return out["sample"].clamp(-1, 1)
 
 
+def sample_many(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None = None,
+                guidance: float | None = None, generator: torch.Generator | None = None,
+                batch_size: int = 500, sampler: str = "ddpm", eta: float = 0.0,
+                progress: bool = False) -> torch.Tensor:
+    """:func:`sample` in batches of ``batch_size`` (bounded memory); returns (n, C, H, W) on the CPU.
+
+    labels: (n,) or None. One generator runs through all batches, so the result
+    depends on ``batch_size``.
+    """
+    device = next(model.parameters()).device
+    chunks = []
+    for lo in tqdm(range(0, n, batch_size), disable=not progress, desc="batches", unit="batch"):
+        part = None if labels is None else torch.as_tensor(labels)[lo:lo + batch_size].to(device)
+        chunks.append(sample(model, diffusion, min(batch_size, n - lo), part, guidance, generator,
+                             sampler=sampler, eta=eta).cpu())
+    return torch.cat(chunks)
+
+
 @torch.no_grad()
 def trajectory(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None = None,
                guidance: float | None = None, generator: torch.Generator | None = None,
-               every: int = 1) -> dict[str, torch.Tensor]:
+               every: int = 1, sampler: str = "ddpm", eta: float = 0.0) -> dict[str, torch.Tensor]:
     """Sample like :func:`sample` but keep every ``every``-th step (and the last).
 
     Returns ``t`` (F,) the model timestep of each frame (for a respaced chain,
@@ -91,7 +116,8 @@ def trajectory(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor |
     labels = _check_labels(labels, n, device)
     steps, xs, x0s = [], [], []
     for out in diffusion.p_sample_loop_progressive(eps_model(model, labels, guidance),
-                                                   _image_shape(model, n), generator, device):
+                                                   _image_shape(model, n), generator, device,
+                                                   sampler=sampler, eta=eta):
         if out["t"] % every == 0 or out["t"] in (0, diffusion.T - 1):
             steps.append(out["t"])
             xs.append(out["sample"].clamp(-1, 1).cpu())

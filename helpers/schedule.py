@@ -187,29 +187,101 @@ class Diffusion:
             out["sample"] = out["mean"]
         return out
 
+    def ddim_step(self, model: EpsModel, x_t: torch.Tensor, t: int, eta: float = 0.0,
+                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """One DDIM step x_t -> x_{t-1} of this chain (Song et al. 2021, eq. 12).
+
+        t: a Python int (step index of this chain, shared by the batch). With
+        a = alpha_bar[t] and a' = alpha_bar_prev[t]:
+
+            x0    = clip((x_t - sqrt(1 - a) eps) / sqrt(a))
+            eps'  = (x_t - sqrt(a) x0) / sqrt(1 - a)          (consistent with the clipped x0)
+            sigma = eta * sqrt((1 - a') / (1 - a) * (1 - a / a'))
+            x_{t-1} = sqrt(a') x0 + sqrt(1 - a' - sigma^2) eps' + sigma z
+
+        ``eta = 0`` is deterministic; ``eta = 1`` makes sigma^2 the posterior
+        variance, so the step is exactly :meth:`p_sample`. Returns the same dict
+        keys as :meth:`p_sample` (``sample``, ``x0``, ``eps``).
+        """
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0 (0 = deterministic DDIM, 1 = DDPM-like), got {eta}")
+        tt = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long)
+        eps = model(x_t, self.timestep_map.to(x_t.device)[tt])
+        a, a_prev = extract(self.alpha_bar, tt, x_t.ndim), extract(self.alpha_bar_prev, tt, x_t.ndim)
+        x0 = self.predict_x0(x_t, tt, eps).clamp(-1, 1)
+        eps = (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+        sigma = eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)).sqrt()
+        sample = a_prev.sqrt() * x0 + (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps
+        if t > 0 and eta > 0:
+            sample = sample + sigma * torch.randn(x_t.shape, generator=generator, device=x_t.device,
+                                                  dtype=x_t.dtype)
+        return {"sample": sample, "x0": x0, "eps": eps}
+
     def p_sample_loop_progressive(self, model: EpsModel, shape: tuple[int, ...],
                                   generator: torch.Generator | None = None,
                                   device: torch.device | str = "cpu",
-                                  x_T: torch.Tensor | None = None) -> Iterator[dict]:
-        """Ancestral sampling from pure noise; yields after every step, t = T-1 down to 0.
+                                  x_T: torch.Tensor | None = None, sampler: str = "ddpm",
+                                  eta: float = 0.0) -> Iterator[dict]:
+        """Sample from pure noise; yields after every step, t = T-1 down to 0.
 
-        Each yielded dict has ``t`` (int), ``sample`` (x_{t-1}) and ``x0`` (the
-        model's current estimate of the clean image), both of ``shape``.
+        sampler: ``"ddpm"`` (ancestral, :meth:`p_sample`) or ``"ddim"``
+        (:meth:`ddim_step` with ``eta``). Use :meth:`respaced` for fewer steps.
+        Each yielded dict has ``t`` (int, step index of this chain), ``sample``
+        (x_{t-1}) and ``x0`` (the model's current estimate of the clean image),
+        both of ``shape``.
         """
+        if sampler not in ("ddpm", "ddim"):
+            raise ValueError(f"unknown sampler {sampler!r}; expected 'ddpm' or 'ddim'")
+        if sampler == "ddpm" and eta != 0.0:
+            raise ValueError("eta only applies to the DDIM sampler (DDPM's noise is fixed by the schedule)")
         x = x_T if x_T is not None else torch.randn(shape, generator=generator, device=device)
         for t in reversed(range(self.T)):
             with torch.no_grad():
-                out = self.p_sample(model, x, t, generator)
+                if sampler == "ddpm":
+                    out = self.p_sample(model, x, t, generator)
+                else:
+                    out = self.ddim_step(model, x, t, eta, generator)
             x = out["sample"]
             yield {"t": t, "sample": x, "x0": out["x0"]}
 
     def p_sample_loop(self, model: EpsModel, shape: tuple[int, ...],
                       generator: torch.Generator | None = None,
-                      device: torch.device | str = "cpu") -> torch.Tensor:
+                      device: torch.device | str = "cpu", sampler: str = "ddpm",
+                      eta: float = 0.0) -> torch.Tensor:
         """Run :meth:`p_sample_loop_progressive` to the end; returns x_0 of ``shape``."""
-        for out in self.p_sample_loop_progressive(model, shape, generator, device):
+        for out in self.p_sample_loop_progressive(model, shape, generator, device,
+                                                  sampler=sampler, eta=eta):
             pass
         return out["sample"]
+
+
+# --------------------------------------------------------------------- the true reverse step
+def true_posterior_weights(x_t: torch.Tensor, alpha_bar: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """q(x0 = reference[i] | x_t) when the data set *is* ``reference``: weights (M, N), rows sum to 1.
+
+    x_t: (M, D) flattened noisy images at one alpha_bar (a scalar tensor); reference: (N, D).
+    """
+    d2 = ((x_t ** 2).sum(1, keepdim=True) - 2 * alpha_bar.sqrt() * x_t @ reference.T
+          + alpha_bar * (reference ** 2).sum(1))          # |x_t - sqrt(ab) x0_i|^2, (M, N)
+    return torch.softmax(-d2 / (2 * (1 - alpha_bar)), dim=1)
+
+
+def spread_share(chain: Diffusion, i: int, x0: torch.Tensor, reference: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """(M,) share of the true reverse step i -> i-1's variance that comes from not knowing x0.
+
+    The true step q(x_{i-1} | x_i) over the data set ``reference`` (N, D) is a mixture of
+    posteriors, one per candidate x0. Its variance is c^2 V + D sigma^2 (c = posterior_coef_x0,
+    sigma^2 = posterior_variance, V = spread of the candidates under their weights); the share
+    c^2 V / (c^2 V + D sigma^2) is ~0 when the step is one Gaussian and ~1 when it is a choice
+    between digits. x0: (M, D) held-out images, noised to x_i with ``generator``; float64 advised.
+    """
+    ab = chain.alpha_bar.double()[i]
+    x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+    w = true_posterior_weights(x_t, ab, reference)
+    V = w @ (reference ** 2).sum(1) - ((w @ reference) ** 2).sum(1)  # E_w |x0|^2 - |E_w x0|^2
+    c2, var = chain.posterior_coef_x0.double()[i] ** 2, chain.posterior_variance.double()[i]
+    return c2 * V / (c2 * V + x0.shape[1] * var)
 
 
 def diffusion_from_config(config) -> Diffusion:

@@ -12,7 +12,7 @@ from helpers.unet import unet_from_config
 def tiny_config(**overrides) -> Config:
     """A 2-level, 8-channel U-Net over a 10-step chain: fast enough for unit tests."""
     base = dict(T=10, schedule="linear", base_channels=8, channel_mults=(1, 2), batch_size=16, warmup_steps=2,
-                epochs=None, max_steps=4, seed=0)
+                epochs=None, max_steps=4, seed=0, num_classes=None)
     base.update(overrides)
     return Config(**base)
 

@@ -33,6 +33,40 @@ def test_train_then_sample(checkpoint, tmp_path, capsys):
     assert out.with_suffix(".png").exists()
 
 
+def test_ddim_sampler_and_its_flags(checkpoint, tmp_path, capsys):
+    out = tmp_path / "ddim.pt"
+    code, stdout, _ = _run(capsys, "sample", "--checkpoint", str(checkpoint), "--n", "3", "--sampler", "ddim",
+                           "--steps", "4", "--eta", "0.5", "--labels", "7", "--guidance", "3", "--out", str(out))
+    assert code == 0 and "(ddim, 4 steps" in stdout
+    meta = torch.load(out)["meta"]
+    assert (meta["sampler"], meta["steps"], meta["eta"], meta["guidance"]) == ("ddim", 4, 0.5, 3.0)
+    code, stdout, _ = _run(capsys, "sample", "--checkpoint", str(checkpoint), "--n", "1", "--sampler", "ddim",
+                           "--out", str(out))
+    assert code == 0 and "(ddim, 50 steps" in stdout                       # DDIM defaults to 50 steps
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--eta", "1"], "--eta applies to --sampler ddim only"),
+    (["--sampler", "ddim", "--eta", "-1"], "--eta must be >= 0, got -1.0"),
+    (["--steps", "400"], "--steps must be between 2 and the model's T=300, got 400"),
+    (["--sampler", "plms"], "invalid choice: 'plms'"),
+])
+def test_bad_sampler_flags(checkpoint, tmp_path, capsys, extra, message):
+    code, _, stderr = _run(capsys, "sample", "--checkpoint", str(checkpoint), "--n", "1",
+                           "--out", str(tmp_path / "o.pt"), *extra)
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_conditional_is_the_default_and_unconditional_is_a_flag(tmp_path):
+    from helpers.checkpoint import load_checkpoint
+    base = ["train", "--max-steps", "1", "--batch-size", "4", "--no-progress"]
+    assert main(base + ["--out", str(tmp_path / "c.pt")]) == 0
+    assert main(base + ["--out", str(tmp_path / "u.pt"), "--unconditional"]) == 0
+    assert load_checkpoint(tmp_path / "c.pt")["config"].num_classes == 10
+    assert load_checkpoint(tmp_path / "u.pt")["config"].num_classes is None
+    assert main(base + ["--out", str(tmp_path / "x.pt"), "--conditional", "--unconditional"]) == 2
+
+
 def test_resume_continues_the_step_count(checkpoint, capsys):
     code, stdout, _ = _run(capsys, "train", "--out", str(checkpoint), "--max-steps", "5",
                            "--batch-size", "8", "--conditional", "--resume", "--no-progress")
@@ -61,7 +95,8 @@ def test_corrupt_checkpoint(tmp_path, capsys):
 
 def test_labels_for_an_unconditional_checkpoint(tmp_path, capsys):
     ckpt = tmp_path / "u.pt"
-    assert main(["train", "--out", str(ckpt), "--max-steps", "1", "--batch-size", "4", "--no-progress"]) == 0
+    assert main(["train", "--out", str(ckpt), "--max-steps", "1", "--batch-size", "4", "--no-progress",
+                 "--unconditional"]) == 0
     code, _, stderr = _run(capsys, "sample", "--checkpoint", str(ckpt), "--n", "2", "--labels", "1,2",
                            "--out", str(tmp_path / "o.pt"))
     assert code == 2 and "unconditional" in stderr
@@ -71,7 +106,7 @@ def test_module_entry_point_help():
     result = subprocess.run([sys.executable, "-m", "helpers", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for flag in ["--out", "--epochs", "--max-steps", "--max-minutes", "--dataset", "--data-root",
-                 "--conditional", "--seed", "--resume"]:
+                 "--conditional", "--unconditional", "--seed", "--resume"]:
         assert flag in result.stdout
     result = subprocess.run([sys.executable, "-m", "helpers", "sample", "--checkpoint", "nope.pt",
                              "--n", "1", "--out", "o.pt"], capture_output=True, text=True)

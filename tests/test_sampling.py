@@ -41,6 +41,59 @@ def test_guidance_weights_reproduce_both_predictions(cond):
     assert torch.equal(guided_eps(torch.ones(2), torch.zeros(2), 2.5), torch.full((2,), 2.5))
 
 
+def test_ddim_with_every_step_and_eta_1_is_the_ddpm_sampler(cond):
+    """Same model, chain and noise draws: DDIM(S=T, eta=1) and DDPM give the same images."""
+    model, d = cond
+    labels = torch.tensor([0, 3, 5, 9])
+    ddpm = sample(model, d, 4, labels, 2.0, make_generator(3))
+    ddim = sample(model, d, 4, labels, 2.0, make_generator(3), sampler="ddim", eta=1.0)
+    assert torch.allclose(ddpm, ddim, atol=1e-4)
+
+
+def test_ddim_eta_1_matches_ddpm_in_distribution():
+    """Different noise, many samples of a tiny U-Net: per-pixel mean and spread agree."""
+    config = tiny_config(T=30)
+    model, d = tiny_model(config), Diffusion(30, "linear")
+    ddpm = sample(model, d, 400, generator=make_generator(0))
+    ddim1 = sample(model, d, 400, generator=make_generator(1), sampler="ddim", eta=1.0)
+    gap = lambda a, b: (a.mean(0) - b.mean(0)).abs().mean().item()  # noqa: E731
+    noise_level = gap(ddpm[:200], ddpm[200:])                 # what two DDPM halves differ by
+    assert gap(ddpm, ddim1) < 2 * noise_level
+    assert abs(ddpm.std() - ddim1.std()) < 0.02
+
+
+@pytest.mark.parametrize("sampler,eta,steps", [("ddpm", 0.0, 1000), ("ddim", 1.0, 1000), ("ddim", 0.0, 1000),
+                                               ("ddim", 0.0, 100)])
+def test_samplers_recover_a_gaussian_data_set_from_its_exact_noise_predictor(sampler, eta, steps):
+    """For data x0 ~ N(mu, s^2) the best eps prediction is known in closed form:
+    eps*(x_t) = sqrt(1 - a) (x_t - sqrt(a) mu) / (a s^2 + 1 - a). Every sampler must then
+    produce N(mu, s^2) (up to discretisation: 1000 steps, or 100 for DDIM); a wrong
+    coefficient anywhere in a step shifts the mean or the spread. (Fewer steps shrink the
+    spread for real: DDIM with 10 steps gives s = 0.18 here, DDPM with 100 gives 0.27.)"""
+    mu, s = 0.2, 0.3
+    full = Diffusion(1000, "linear")
+
+    def exact_eps(x_t, t):                     # t: model timesteps of the 1000-step chain
+        a = full.alpha_bar[t].view(-1, 1, 1, 1)
+        return (1 - a).sqrt() * (x_t - a.sqrt() * mu) / (a * s ** 2 + 1 - a)
+
+    x = full.respaced(steps).p_sample_loop(exact_eps, (4000, 1, 2, 2), make_generator(0), sampler=sampler, eta=eta)
+    assert x.mean().item() == pytest.approx(mu, abs=0.01)
+    assert x.std().item() == pytest.approx(s, abs=0.015)
+
+
+def test_ddim_eta_0_is_deterministic_given_x_T(cond):
+    model, d = cond
+    chain = d.respaced(4)
+    a = sample(model, chain, 2, generator=make_generator(5), sampler="ddim")
+    b = sample(model, chain, 2, generator=make_generator(5), sampler="ddim")
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="eta only applies to the DDIM sampler"):
+        sample(model, chain, 1, sampler="ddpm", eta=0.5)
+    with pytest.raises(ValueError, match="unknown sampler 'plms'"):
+        sample(model, chain, 1, sampler="plms")
+
+
 def test_labels_on_an_unconditional_model_are_rejected():
     model = tiny_model(tiny_config())
     with pytest.raises(ValueError, match="model is unconditional"):

@@ -16,8 +16,9 @@ def test_output_shape_equals_input_shape(channels, size, num_classes):
 
 
 def test_default_model_size():
-    model = unet_from_config(Config())
-    assert count_parameters(model) == 751_905
+    model = unet_from_config(Config())                          # class-conditional by default
+    assert count_parameters(model) == 753_313
+    assert count_parameters(unet_from_config(Config(num_classes=None))) == 751_905
     assert model(torch.zeros(1, 1, 28, 28), torch.tensor([5])).abs().max() == 0  # zero-initialised output
 
 

@@ -1,0 +1,133 @@
+"""Measure the reference checkpoint: guided and unconditional quality, the guidance sweep, DDIM vs DDPM.
+
+    python scripts/reference_quality.py guided          # 10,000 guided digits (DDIM, --steps, w=2)
+    python scripts/reference_quality.py unconditional   # 10,000 unconditional digits (DDIM, --steps)
+    python scripts/reference_quality.py sweep           # 1,000 digits per w in 0..5 (DDIM, --steps)
+    python scripts/reference_quality.py samplers        # 1,000 digits: DDPM-300, DDIM-50/25/10
+    python scripts/reference_quality.py trajectory      # 100 DDPM-300 trajectories, classifier on every frame
+
+Each part samples with a fixed seed, scores with the project's evaluation (digit classifier,
+FID/KID on its features next to the train-vs-test floor at the same sample count) and merges
+its result into ``results/reference_quality.json`` (committed), with the command, settings,
+seconds and hardware. Samples go to ``outputs/reference/`` (not committed); re-score them with
+``python -m helpers evaluate outputs/reference/<part>.pt``. Needs full MNIST (``DDPM_DATA``);
+``--n`` makes a quick, smaller run for trying the script out.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from helpers.checkpoint import load_checkpoint, load_model  # noqa: E402
+from helpers.classifier import load_classifier  # noqa: E402
+from helpers.device import hardware, make_generator, pick_device  # noqa: E402
+from helpers.evaluate import (evaluate_samples, first_recognisable_t, load_reference,  # noqa: E402
+                              trajectory_recognisability, within_class_diversity)
+from helpers.sampling import sample_many, save_samples, trajectory  # noqa: E402
+
+DEFAULTS = {"guided": 10_000, "unconditional": 10_000, "sweep": 1_000, "samplers": 1_000, "trajectory": 100}
+SWEEP_W = [0.0, 1.0, 2.0, 3.0, 5.0]
+SAMPLERS = [("ddpm", 300), ("ddim", 50), ("ddim", 25), ("ddim", 10)]
+
+
+def run_one(model, diffusion, classifier, reference, n: int, guidance: float | None, sampler: str,
+            steps: int, seed: int, batch_size: int, save: Path | None = None) -> dict:
+    """Sample n digits (balanced labels unless guidance is None) and score them; one JSON-ready dict."""
+    labels = None if guidance is None else torch.arange(n) % 10
+    chain = diffusion.respaced(steps)
+    start = time.monotonic()
+    images = sample_many(model, chain, n, labels, guidance, make_generator(seed), batch_size, sampler=sampler)
+    seconds = time.monotonic() - start
+    settings = {"n": n, "guidance": guidance, "sampler": sampler, "steps": steps, "eta": 0.0 if sampler == "ddim"
+                else None, "seed": seed, "seconds": round(seconds, 1), "images_per_s": round(n / seconds, 2)}
+    if save is not None:
+        save_samples(images, labels, save, {**settings, "checkpoint": "models/ddpm_reference.pt"})
+    scores = evaluate_samples(classifier, images, labels, reference, seed=seed)
+    if labels is not None:
+        scores["within_class_diversity"] = within_class_diversity(classifier, images, labels, reference.test)
+    scores.pop("reference", None)
+    print(json.dumps({**settings, "accuracy": scores["accuracy"], "fid": scores["distances"]["fid"],
+                      "floor_fid": scores["floor"]["fid"]}), flush=True)
+    return {**settings, **scores}
+
+
+def recognisability_curves(model, diffusion, classifier, n: int, guidance: float, seed: int) -> dict:
+    """Classifier accuracy on x_t and on the x0 estimate at every step of n DDPM trajectories."""
+    labels = torch.arange(n) % 10
+    start = time.monotonic()
+    traj = trajectory(model, diffusion, n, labels, guidance, make_generator(seed))
+    curves = {key: trajectory_recognisability(classifier, traj, labels, key=key) for key in ("x_t", "x0")}
+    first = {key: {f"{share:.0%}": first_recognisable_t(c, share, "accuracy") for share in (0.5, 0.9)}
+             for key, c in curves.items()}
+    print(json.dumps(first), flush=True)
+    picks = torch.linspace(0, len(traj["t"]) - 1, 8).round().long()       # 8 frames, noise to digit
+    strip = torch.cat([traj["x_t"][picks, :10], traj["x0"][picks, :10].clamp(-1, 1)]).flatten(0, 1)
+    (ROOT / "results").mkdir(exist_ok=True)
+    torchvision.utils.save_image((strip + 1) / 2, ROOT / "results" / "trajectory_strip.png", nrow=10, padding=1)
+    return {"strip_t": traj["t"][picks].tolist(), "n": n, "guidance": guidance, "sampler": "ddpm", "steps": diffusion.T, "seed": seed,
+            "schedule": diffusion.schedule, "T": diffusion.T, "seconds": round(time.monotonic() - start, 1),
+            "metric": "accuracy", "first_t": first, "t": curves["x0"]["t"].tolist(),
+            "curves": {key: {k: (None if v is None else v.tolist()) for k, v in c.items() if k != "t"}
+                       for key, c in curves.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=sorted(DEFAULTS))
+    parser.add_argument("--checkpoint", default=str(ROOT / "models" / "ddpm_reference.pt"))
+    parser.add_argument("--n", type=int, help="samples per setting (default: 10,000 or 1,000 by part)")
+    parser.add_argument("--guidance", type=float, default=2.0, help="w for 'guided' and 'samplers' (default 2)")
+    parser.add_argument("--steps", type=int, default=50, help="DDIM steps for guided, unconditional, sweep")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--out", default=str(ROOT / "results" / "reference_quality.json"))
+    args = parser.parse_args()
+
+    device = pick_device("auto")
+    model, diffusion, config = load_model(args.checkpoint, device)
+    classifier = load_classifier(None, device)
+    reference = load_reference(classifier)
+    if "MNIST at" not in reference.test.source:
+        raise SystemExit(f"needs full MNIST for an honest floor (got {reference.test.source}); set DDPM_DATA")
+    n = args.n or DEFAULTS[args.part]
+    common = dict(model=model, diffusion=diffusion, classifier=classifier, reference=reference, n=n,
+                  seed=args.seed, batch_size=args.batch_size)
+    samples = ROOT / "outputs" / "reference"
+    if args.part == "guided":
+        result = run_one(**common, guidance=args.guidance, sampler="ddim", steps=args.steps,
+                         save=samples / "guided.pt")
+    elif args.part == "unconditional":
+        result = run_one(**common, guidance=None, sampler="ddim", steps=args.steps,
+                         save=samples / "unconditional.pt")
+    elif args.part == "sweep":
+        result = {"runs": [run_one(**common, guidance=w, sampler="ddim", steps=args.steps)
+                           for w in SWEEP_W]}
+    elif args.part == "samplers":
+        result = {"runs": [run_one(**common, guidance=args.guidance, sampler=s, steps=k) for s, k in SAMPLERS]}
+    else:
+        result = recognisability_curves(model, diffusion, classifier, n, args.guidance, args.seed)
+    result.update(command="python scripts/reference_quality.py " + " ".join(sys.argv[1:]),
+                  checkpoint=Path(args.checkpoint).name, checkpoint_step=int(load_checkpoint(args.checkpoint)["step"]),
+                  hardware=hardware(device), date=datetime.date.today().isoformat())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    everything = json.loads(out.read_text()) if out.exists() else {}
+    everything[args.part] = result
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(everything, indent=1, default=float) + "\n")
+    tmp.replace(out)
+    print(f"wrote part {args.part!r} to {out}")
+
+
+if __name__ == "__main__":
+    main()
