@@ -34,7 +34,7 @@ def main() -> None:
             "images_seen": state["step"] * config.batch_size,
             "wall_time_min": round(state["elapsed_s"] / 60, 1),
             "hardware": {k: v for k, v in hardware(args.device).items() if k != "torch_threads"},
-            "torch": torch.__version__, "parameters": count_parameters(unet_from_config(config)),
+            "torch": str(torch.__version__), "parameters": count_parameters(unet_from_config(config)),
             "final_loss_mean_200": sum(state["losses"][-200:]) / len(state["losses"][-200:]),
             "date": datetime.date.today().isoformat(), "note": args.note}
     path = slim_checkpoint(args.run, args.out, extra={"provenance": info})
