@@ -7,6 +7,7 @@ A checkpoint is a dict saved with ``torch.save``:
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -37,6 +38,19 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_json(obj, path: str | os.PathLike) -> Path:
+    """Write ``obj`` as indented JSON atomically (temporary file, then rename); returns the path.
+
+    For the small result files under results/: a crash mid-write never leaves half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=float) + "\n")
+    os.replace(tmp, path)
     return path
 
 

@@ -12,8 +12,6 @@ import sys
 import time
 import warnings
 
-import torch
-
 from .checkpoint import CheckpointError, load_model
 from .config import config_for_dataset
 from .data import load_images

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from pathlib import Path
 
 import torch
 from torch import nn

@@ -33,6 +33,7 @@ import torchvision
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from helpers.checkpoint import save_json  # noqa: E402
 from helpers.classifier import load_classifier  # noqa: E402
 from helpers.config import Config  # noqa: E402
 from helpers.data import load_images  # noqa: E402
@@ -153,10 +154,7 @@ def main() -> None:
                             "n": args.n, "sampler": f"ddim-{args.sampler_steps}", "guidance": 2.0,
                             "t_buckets": T_BUCKETS, "hardware": hardware(device),
                             "date": datetime.date.today().isoformat()}
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_name(f".{out_path.name}.tmp")
-        tmp.write_text(json.dumps(results, indent=1, default=float) + "\n")
-        tmp.replace(out_path)
+        save_json(results, out_path)
     print(f"wrote {out_path}")
 
 

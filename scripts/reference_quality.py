@@ -28,7 +28,7 @@ import torchvision
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpers.checkpoint import load_checkpoint, load_model  # noqa: E402
+from helpers.checkpoint import load_checkpoint, load_model, save_json  # noqa: E402
 from helpers.classifier import load_classifier  # noqa: E402
 from helpers.device import hardware, make_generator, pick_device  # noqa: E402
 from helpers.evaluate import (evaluate_samples, first_recognisable_t, load_reference,  # noqa: E402
@@ -120,12 +120,9 @@ def main() -> None:
                   checkpoint=Path(args.checkpoint).name, checkpoint_step=int(load_checkpoint(args.checkpoint)["step"]),
                   hardware=hardware(device), date=datetime.date.today().isoformat())
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     everything = json.loads(out.read_text()) if out.exists() else {}
     everything[args.part] = result
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(everything, indent=1, default=float) + "\n")
-    tmp.replace(out)
+    save_json(everything, out)
     print(f"wrote part {args.part!r} to {out}")
 
 

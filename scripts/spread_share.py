@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from helpers.checkpoint import save_json  # noqa: E402
 from helpers.data import load_images  # noqa: E402
 from helpers.device import make_generator  # noqa: E402
 from helpers.schedule import Diffusion, spread_share  # noqa: E402
@@ -50,10 +50,7 @@ def main() -> None:
             rows.append({"steps": k, "mean": float(per_step.mean()), "worst": float(per_step.max())})
             print(schedule, rows[-1], flush=True)
         result["schedules"][schedule] = rows
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {save_json(result, args.out)}")
 
 
 if __name__ == "__main__":

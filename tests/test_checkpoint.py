@@ -86,3 +86,12 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_save_json_is_atomic_and_readable(tmp_path):
+    import json
+
+    from helpers.checkpoint import save_json
+    path = save_json({"fid": torch.tensor(1.5).item(), "runs": [1, 2]}, tmp_path / "sub" / "r.json")
+    assert json.loads(path.read_text()) == {"fid": 1.5, "runs": [1, 2]}
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]        # no temporary file left behind
