@@ -16,7 +16,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
          --nbval-cell-timeout 900 -p no:cacheprovider
 
-.PHONY: setup run test unit notebooks-test report clean
+.PHONY: setup run test unit notebooks-test report bench clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,13 @@ run: setup
 ## (installs pandoc and xelatex with apt-get when they are missing).
 report: setup
 	$(PY) scripts/export_report.py
+
+## make bench: the four CPU benchmarks (ceiling, time to good digits, sampling speed, diffusers side by
+## side), one JSON line each, into benchmarks/results/bench.jsonl; about 80 minutes on an idle 2-core CPU.
+## make bench BENCH_ARGS=--quick checks that they all run (a minute or two).
+bench: setup
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-active.stamp checkpoints outputs

@@ -97,7 +97,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
     """
     state = load_checkpoint(path, map_location=device)
     config = state["config"]
-    model = unet_from_config(config).to(device)
+    model = unet_from_config(config).to(device, memory_format=torch.channels_last)  # as in training
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
     try:
         model.load_state_dict(weights)

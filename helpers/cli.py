@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--schedule", choices=["linear", "scaled_linear", "cosine"])
     tr.add_argument("--lr", type=_positive_float, help="peak learning rate")
     tr.add_argument("--batch-size", type=_positive_int)
+    tr.add_argument("--ema-decay", type=_positive_float, help="EMA decay of the sampling weights (e.g. 0.999)")
+    tr.add_argument("--base-channels", type=_positive_int, help="U-Net width at full resolution")
+    tr.add_argument("--channel-mults", help="width multipliers per resolution, e.g. 1,2,2")
     tr.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -129,9 +132,23 @@ def _add_evaluate(sub) -> None:
     ev.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
 
 
+def _mults(text: str | None) -> tuple[int, ...] | None:
+    """'1,2,2' -> (1, 2, 2); a clear error otherwise."""
+    if text is None:
+        return None
+    try:
+        mults = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        mults = ()
+    if not mults or min(mults) < 1:
+        raise ValueError(f"--channel-mults expects positive integers separated by commas, e.g. 1,2,2; got {text!r}")
+    return mults
+
+
 def cmd_train(args) -> None:
-    overrides = {k: v for k, v in {"schedule": args.schedule, "lr": args.lr,
-                                   "batch_size": args.batch_size}.items() if v is not None}
+    overrides = {k: v for k, v in {"schedule": args.schedule, "lr": args.lr, "batch_size": args.batch_size,
+                                   "ema_decay": args.ema_decay, "base_channels": args.base_channels,
+                                   "channel_mults": _mults(args.channel_mults)}.items() if v is not None}
     config = config_for_dataset(args.dataset, seed=args.seed,
                                 num_classes=None if args.unconditional else 10, **overrides)
     if args.epochs or args.max_steps or args.max_minutes:

@@ -49,6 +49,7 @@ class Config:
     grad_clip: float | None = 1.0
     ema_decay: float | None = 0.995   # None: no EMA copy of the weights
     p_uncond: float = 0.1             # label dropout for classifier-free guidance
+    min_snr_gamma: float | None = None  # min-SNR loss weighting (Hang et al. 2023); None: plain MSE
     seed: int = 0
     # budgets: training stops at the first one reached (None = no limit)
     epochs: int | None = 5
@@ -66,6 +67,10 @@ class Config:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; expected 'constant' or 'cosine'")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
+        if self.min_snr_gamma is not None and self.min_snr_gamma <= 0:
+            raise ValueError(f"min_snr_gamma must be positive or None, got {self.min_snr_gamma}")
         if not 0.0 <= self.p_uncond < 1.0:
             raise ValueError(f"p_uncond must be in [0, 1), got {self.p_uncond}")
 

@@ -197,7 +197,7 @@ def _update(metrics: tuple, images: torch.Tensor, real: bool, batch_size: int = 
     for lo in range(0, len(images), batch_size):
         batch = images[lo:lo + batch_size]
         for metric in metrics:
-            metric.update(batch, real=real)
+            metric.update(batch.to(metric.device), real=real)
 
 
 def real_metrics(classifier: DigitClassifier, real: torch.Tensor, subsets: int = KID_SUBSETS) -> tuple:
@@ -213,6 +213,8 @@ def real_metrics(classifier: DigitClassifier, real: torch.Tensor, subsets: int =
         warnings.simplefilter("ignore", UserWarning)
         fid = FrechetInceptionDistance(feature=features, reset_real_features=False)
         kid = KernelInceptionDistance(feature=features, subsets=subsets, reset_real_features=False)
+    device = next(classifier.parameters()).device       # the metrics live where the classifier does
+    fid, kid = fid.to(device), kid.to(device)
     _update((fid, kid), real, real=True)
     return fid, kid
 

@@ -146,15 +146,23 @@ class Diffusion:
         return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
 
     # ----------------------------------------------------------------- training objective
-    def loss(self, model: EpsModel, x0: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+    def loss(self, model: EpsModel, x0: torch.Tensor, generator: torch.Generator | None = None,
+             min_snr_gamma: float | None = None) -> torch.Tensor:
         """Simple DDPM loss: MSE between true and predicted noise at a random t per image.
 
         x0: (B, C, H, W) in [-1, 1]; returns a scalar. Predicting eps = 0 scores 1.0.
+        ``min_snr_gamma``: weight each image's MSE by min(SNR_t, gamma) / SNR_t (the min-SNR
+        strategy of Hang et al. 2023, written for eps-prediction), which down-weights the
+        low-noise steps whose eps is hard to predict and matters little; None: plain mean.
         """
         t = self.sample_timesteps(x0.shape[0], generator, x0.device)
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        return torch.nn.functional.mse_loss(model(self.q_sample(x0, t, noise), t), noise)
+        x_t = self.q_sample(x0, t, noise)
+        per_image = (model(x_t, t) - noise).square().flatten(1).mean(1)
+        if min_snr_gamma is None:
+            return per_image.mean()
+        snr = self.snr().to(x0.device)[t]
+        return (per_image * snr.clamp(max=min_snr_gamma) / snr).mean()
 
     # ----------------------------------------------------------------- reverse process
     def p_mean_variance(self, model: EpsModel, x_t: torch.Tensor, t: torch.Tensor,

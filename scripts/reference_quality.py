@@ -44,9 +44,10 @@ def run_one(model, diffusion, classifier, reference, n: int, guidance: float | N
             steps: int, seed: int, batch_size: int, save: Path | None = None) -> dict:
     """Sample n digits (balanced labels unless guidance is None) and score them; one JSON-ready dict."""
     labels = None if guidance is None else torch.arange(n) % 10
+    device = next(model.parameters()).device
     chain = diffusion.respaced(steps)
     start = time.monotonic()
-    images = sample_many(model, chain, n, labels, guidance, make_generator(seed), batch_size, sampler=sampler)
+    images = sample_many(model, chain, n, labels, guidance, make_generator(seed, device), batch_size, sampler=sampler)
     seconds = time.monotonic() - start
     settings = {"n": n, "guidance": guidance, "sampler": sampler, "steps": steps, "eta": 0.0 if sampler == "ddim"
                 else None, "seed": seed, "seconds": round(seconds, 1), "images_per_s": round(n / seconds, 2)}
@@ -65,7 +66,8 @@ def recognisability_curves(model, diffusion, classifier, n: int, guidance: float
     """Classifier accuracy on x_t and on the x0 estimate at every step of n DDPM trajectories."""
     labels = torch.arange(n) % 10
     start = time.monotonic()
-    traj = trajectory(model, diffusion, n, labels, guidance, make_generator(seed))
+    traj = trajectory(model, diffusion, n, labels, guidance,
+                      make_generator(seed, next(model.parameters()).device))
     curves = {key: trajectory_recognisability(classifier, traj, labels, key=key) for key in ("x_t", "x0")}
     first = {key: {f"{share:.0%}": first_recognisable_t(c, share, "accuracy") for share in (0.5, 0.9)}
              for key, c in curves.items()}
@@ -90,6 +92,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps for guided, unconditional, sweep")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--sweep-w", type=float, nargs="+", default=SWEEP_W, help="guidance weights of 'sweep'")
+    parser.add_argument("--name", help="key of the result in --out (default: the part's name)")
     parser.add_argument("--out", default=str(ROOT / "results" / "reference_quality.json"))
     args = parser.parse_args()
 
@@ -111,7 +115,7 @@ def main() -> None:
                          save=samples / "unconditional.pt")
     elif args.part == "sweep":
         result = {"runs": [run_one(**common, guidance=w, sampler="ddim", steps=args.steps)
-                           for w in SWEEP_W]}
+                           for w in args.sweep_w]}
     elif args.part == "samplers":
         result = {"runs": [run_one(**common, guidance=args.guidance, sampler=s, steps=k) for s, k in SAMPLERS]}
     else:
@@ -121,9 +125,9 @@ def main() -> None:
                   hardware=hardware(device), date=datetime.date.today().isoformat())
     out = Path(args.out)
     everything = json.loads(out.read_text()) if out.exists() else {}
-    everything[args.part] = result
+    everything[args.name or args.part] = result
     save_json(everything, out)
-    print(f"wrote part {args.part!r} to {out}")
+    print(f"wrote part {args.name or args.part!r} to {out}")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,15 @@ def test_conditional_is_the_default_and_unconditional_is_a_flag(tmp_path):
     assert main(base + ["--out", str(tmp_path / "x.pt"), "--conditional", "--unconditional"]) == 2
 
 
+def test_architecture_and_ema_flags_reach_the_config(tmp_path):
+    from helpers.checkpoint import load_checkpoint
+    out = tmp_path / "a.pt"
+    assert main(["train", "--max-steps", "1", "--batch-size", "4", "--no-progress", "--out", str(out),
+                 "--base-channels", "8", "--channel-mults", "1,2", "--ema-decay", "0.99"]) == 0
+    config = load_checkpoint(out)["config"]
+    assert (config.base_channels, config.channel_mults, config.ema_decay) == (8, (1, 2), 0.99)
+
+
 def test_resume_continues_the_step_count(checkpoint, capsys):
     code, stdout, _ = _run(capsys, "train", "--out", str(checkpoint), "--max-steps", "5",
                            "--batch-size", "8", "--conditional", "--resume", "--no-progress")
@@ -79,6 +88,8 @@ def test_resume_continues_the_step_count(checkpoint, capsys):
     (["train", "--out", "x.pt", "--epochs", "0"], "must be a positive integer, got 0"),
     (["train", "--out", "x.pt", "--dataset", "cifar"], "invalid choice: 'cifar'"),
     (["fly"], "invalid choice: 'fly'"),
+    (["train", "--out", "x.pt", "--channel-mults", "1,x"], "--channel-mults expects positive integers"),
+    (["train", "--out", "x.pt", "--ema-decay", "1.5", "--max-steps", "1"], "ema_decay must be in (0, 1)"),
 ])
 def test_bad_input_is_one_line_on_stderr(argv, message, capsys):
     code, stdout, stderr = _run(capsys, *argv)

@@ -134,3 +134,21 @@ def test_loss_of_the_zero_predictor_is_about_one():
     x0 = torch.zeros(256, 1, 28, 28)
     loss = d.loss(lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0))
     assert loss.item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_min_snr_weighting_matches_its_formula():
+    """With gamma above every SNR the weights are all 1 (plain loss); with gamma = 1 each image's
+    MSE is scaled by min(SNR, 1) / SNR, computed here by hand from the same t and noise."""
+    d = Diffusion(50, "linear")
+    x0 = torch.rand(64, 1, 28, 28) * 2 - 1
+    zero = lambda x, t: torch.zeros_like(x)  # noqa: E731  MSE is then mean(noise^2) per image
+    plain = d.loss(zero, x0, torch.Generator().manual_seed(3))
+    assert torch.equal(d.loss(zero, x0, torch.Generator().manual_seed(3), float(d.snr().max()) + 1), plain)
+    g = torch.Generator().manual_seed(3)
+    t = d.sample_timesteps(64, g)
+    noise = torch.randn(x0.shape, generator=g)
+    snr = d.snr()[t]
+    expected = (noise.square().flatten(1).mean(1) * snr.clamp(max=1.0) / snr).mean()
+    weighted = d.loss(zero, x0, torch.Generator().manual_seed(3), 1.0)
+    assert weighted.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert weighted < plain          # the low-noise steps (SNR > 1) count less

@@ -1,4 +1,6 @@
 """Training loop: budgets, exact resume, the NaN stop, callbacks, EMA."""
+import math
+
 import pytest
 import torch
 
@@ -88,3 +90,24 @@ def test_ema_moves_towards_the_weights():
     before = a.weight.clone()
     update_ema(a, b, decay=0.9, step=1000)
     assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("ema_decay", 1.5, r"ema_decay must be in \(0, 1\) or None, got 1.5"),
+    ("min_snr_gamma", 0.0, r"min_snr_gamma must be positive or None, got 0.0"),
+])
+def test_config_rejects_bad_values(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**{field: value})
+
+
+def test_min_snr_training_runs_and_is_stored(tiny_data):
+    state = train(tiny_config(max_steps=3, min_snr_gamma=5.0), tiny_data, progress=False)
+    assert state.step == 3 and state.config.min_snr_gamma == 5.0
+    assert all(math.isfinite(x) for x in state.losses)
+
+
+def test_model_trains_in_channels_last(tiny_data):
+    """Channels-last is a memory layout only: same shapes, faster convolutions on CPU."""
+    state = train(tiny_config(max_steps=1), tiny_data, progress=False)
+    assert state.model.stem.weight.is_contiguous(memory_format=torch.channels_last)

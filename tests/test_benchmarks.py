@@ -1,0 +1,57 @@
+"""make bench's quick mode: every benchmark runs end to end and prints well-formed figures.
+
+The figures of a quick run mean nothing (3 training steps, 10-20 samples); what is checked is
+that each benchmark trains, samples, scores and reports what it promises, with sane values.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(script: str, tmp_path: Path, *args: str) -> list[dict]:
+    out = tmp_path / "bench.jsonl"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_ceiling(tmp_path):
+    (r,) = run("ceiling.py", tmp_path)
+    assert r["matmul_gflops"] > 0 and r["step_gflop"] > 0
+    assert r["achieved_gflops"] == pytest.approx(r["step_gflop"] / (r["step_ms"] / 1000), rel=0.01)
+    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], abs=0.002)
+    assert r["ceiling_images_per_s"] > 0
+
+
+def test_time_to_digits_then_sampling_speed(tmp_path):
+    (r,) = run("time_to_digits.py", tmp_path, "--save-dir", str(tmp_path))
+    assert r["budget"] == {"steps": 3} and r["train_steps"] == 3 and r["n"] == 20
+    for key in ("accuracy", "recognisable"):
+        assert 0.0 <= r[key] <= 1.0
+    assert r["fid"] > 0 and r["fid_over_floor"] == pytest.approx(r["fid"] / r["floor_fid"], abs=0.01)
+    ckpt = tmp_path / "default_steps3.pt"
+    assert ckpt.exists()
+    (tmp_path / "bench.jsonl").unlink()
+    rows = run("sampling_speed.py", tmp_path, "--checkpoint", str(ckpt), "--samplers", "ddpm", "ddim:10")
+    assert [(x["sampler"], x["sampler_steps"]) for x in rows] == [("ddpm", 300), ("ddim", 10)]
+    assert rows[0]["speedup_over_ddpm"] == 1.0 and rows[1]["speedup_over_ddpm"] > 1.0
+
+
+def test_diffusers_baseline(tmp_path):
+    pytest.importorskip("diffusers", reason="benchmark dependency: pip install -r benchmarks/requirements.txt")
+    (r,) = run("diffusers_baseline.py", tmp_path)
+    assert r["benchmark"] == "diffusers_baseline" and r["train_steps"] >= 10 and r["parameters"] > 100_000
+    assert 0.0 <= r["accuracy"] <= 1.0 and r["fid"] > 0
+
+
+def test_bad_override_is_one_clear_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "time_to_digits.py"), "--quick",
+                           "--set", "widht=3"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode != 0 and "--set expects FIELD=VALUE with FIELD one of" in proc.stderr
+    assert "Traceback" not in proc.stderr
