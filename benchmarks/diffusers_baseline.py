@@ -76,7 +76,7 @@ def sample(model: UNet2DModel, train_sched: DDPMScheduler, labels: torch.Tensor,
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=15.0, help="wall-clock training budget")
-    p.add_argument("--channels", default="32,64,64", help="block_out_channels of UNet2DModel")
+    p.add_argument("--channels", default="16,24,24", help="block_out_channels of UNet2DModel")
     p.add_argument("--layers", type=int, default=1, help="layers_per_block of UNet2DModel")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--n", type=int, default=1000, help="guided samples to score")

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--steps", type=int, nargs="+", help="optimiser-step budgets instead of minutes")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a Config field (repeatable)")
     p.add_argument("--n", type=int, default=1000, help="guided samples scored per guidance weight")
-    p.add_argument("--guidance", type=float, nargs="+", default=[2.0], help="guidance weights w to score")
+    p.add_argument("--guidance", type=float, nargs="+", default=[1.5, 2.0, 3.0], help="guidance weights w to score")
     p.add_argument("--sampler-steps", type=int, default=25, help="DDIM steps for scoring")
     p.add_argument("--device", default="cpu", help="cpu (the benchmark's subject), cuda, auto")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")

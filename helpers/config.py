@@ -36,13 +36,13 @@ class Config:
     T: int = 300
     schedule: str = "scaled_linear"   # "linear" (the seed's) | "scaled_linear" | "cosine"
     # U-Net
-    base_channels: int = 32
+    base_channels: int = 16
     channel_mults: tuple[int, ...] = (1, 2, 2)
     num_classes: int | None = 10      # class-conditional (guidance-ready); None: unconditional
     skip_connections: bool = True     # switch off only for the ablation
     time_embedding: bool = True       # switch off only for the ablation
     # training
-    batch_size: int = 128
+    batch_size: int = 64
     lr: float = 2e-3
     warmup_steps: int = 200
     lr_schedule: str = "cosine"       # "constant" | "cosine" (decays to 0 over the budget)

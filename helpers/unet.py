@@ -89,7 +89,7 @@ class UNet(nn.Module):
     ``y=None`` means "no label" for every image.
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, base_channels: int = 32,
+    def __init__(self, in_channels: int = 1, image_size: int = 28, base_channels: int = 16,
                  channel_mults: tuple[int, ...] = (1, 2, 2), num_classes: int | None = None,
                  skip_connections: bool = True, time_embedding: bool = True):
         super().__init__()

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from summarize import tables  # noqa: E402
 
 
 def run(script: str, tmp_path: Path, *args: str) -> list[dict]:
@@ -30,17 +32,22 @@ def test_ceiling(tmp_path):
 
 
 def test_time_to_digits_then_sampling_speed(tmp_path):
-    (r,) = run("time_to_digits.py", tmp_path, "--save-dir", str(tmp_path))
-    assert r["budget"] == {"steps": 3} and r["train_steps"] == 3 and r["n"] == 20
-    for key in ("accuracy", "recognisable"):
-        assert 0.0 <= r[key] <= 1.0
-    assert r["fid"] > 0 and r["fid_over_floor"] == pytest.approx(r["fid"] / r["floor_fid"], abs=0.01)
+    scored = run("time_to_digits.py", tmp_path, "--save-dir", str(tmp_path))
+    assert [r["guidance"] for r in scored] == [1.5, 2.0, 3.0]          # one line per guidance weight
+    for r in scored:
+        assert r["budget"] == {"steps": 3} and r["train_steps"] == 3 and r["n"] == 20
+        for key in ("accuracy", "recognisable"):
+            assert 0.0 <= r[key] <= 1.0
+        assert r["fid"] > 0 and r["fid_over_floor"] == pytest.approx(r["fid"] / r["floor_fid"], abs=0.01)
     ckpt = tmp_path / "default_steps3.pt"
     assert ckpt.exists()
     (tmp_path / "bench.jsonl").unlink()
     rows = run("sampling_speed.py", tmp_path, "--checkpoint", str(ckpt), "--samplers", "ddpm", "ddim:10")
     assert [(x["sampler"], x["sampler_steps"]) for x in rows] == [("ddpm", 300), ("ddim", 10)]
     assert rows[0]["speedup_over_ddpm"] == 1.0 and rows[1]["speedup_over_ddpm"] > 1.0
+    table = tables(scored + rows).splitlines()                       # what RESULTS.md quotes
+    assert table[0] == "**time_to_digits**" and sum(line.startswith("| default | 3 steps |") for line in table) == 3
+    assert any(line.startswith("| default_steps3.pt | ddim | 10 | 10 |") for line in table)
 
 
 def test_diffusers_baseline(tmp_path):
