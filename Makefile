@@ -45,7 +45,7 @@ report: setup
 	$(PY) scripts/export_report.py
 
 ## make bench: the four CPU benchmarks (ceiling, time to good digits, sampling speed, diffusers side by
-## side), one JSON line each, into benchmarks/results/bench.jsonl; about 80 minutes on an idle 2-core CPU.
+## side), one JSON line each, into benchmarks/results/bench.jsonl; 71 minutes on the idle 2-core CPU.
 ## make bench BENCH_ARGS=--quick checks that they all run (a minute or two).
 bench: setup
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt

@@ -28,9 +28,9 @@ from helpers.config import Config
 from helpers.train import build_state, train_step
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10, rounds: int = 5) -> float:
-    """Best-of-``rounds`` fp32 GFLOP/s of an n x n by n x n matmul (2 n^3 FLOPs each)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 2048, repeats: int = 10, rounds: int = 5, dtype=torch.float32) -> float:
+    """Best-of-``rounds`` GFLOP/s of an n x n by n x n matmul (2 n^3 FLOPs each), fp32 by default."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     best = 0.0
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--contiguous", action="store_true", help="plain NCHW weights instead of channels-last (lever check)")
     p.add_argument("--unfused-adam", action="store_true", help="per-parameter Adam instead of fused (lever check)")
     p.add_argument("--compile", action="store_true", help="torch.compile the U-Net (lever check)")
+    p.add_argument("--bf16", action="store_true",
+                   help="train under bf16 autocast (lever check; the fraction stays against the fp32 ceiling)")
     p.add_argument("--out", help="also append the JSON line to this file")
     p.add_argument("--quick", action="store_true", help="small sizes: checks that it runs")
     args = p.parse_args(argv)
@@ -75,23 +77,28 @@ def main(argv: list[str] | None = None) -> None:
         state.optimizer = torch.optim.Adam(state.model.parameters(), lr=config.lr)
     if args.compile:
         state.model = torch.compile(state.model)
-    for _ in range(3):                       # warm-up (and compilation, with --compile)
-        train_step(state, x0, y, config.lr)
-    times = []
-    for _ in range(3 if fast else args.steps):
+    def timed_step() -> float:
         start = time.perf_counter()
-        train_step(state, x0, y, config.lr)
-        times.append(time.perf_counter() - start)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            train_step(state, x0, y, config.lr)
+        return time.perf_counter() - start
+
+    for _ in range(3):                       # warm-up (and compilation, with --compile)
+        timed_step()
+    times = [timed_step() for _ in range(3 if fast else args.steps)]
     step_s = statistics.median(times)
     achieved = flops / step_s / 1e9
     per_image = flops / config.batch_size
-    levers = {"channels_last": not args.contiguous, "fused_adam": not args.unfused_adam, "compile": args.compile}
+    levers = {"channels_last": not args.contiguous, "fused_adam": not args.unfused_adam, "compile": args.compile,
+              "bf16_autocast": args.bf16}
+    extra = {"bf16_matmul_gflops": round(matmul_gflops(512, 3, 2, torch.bfloat16) if fast
+                                         else matmul_gflops(dtype=torch.bfloat16), 1)} if args.bf16 else {}
     emit({"benchmark": "ceiling", "overrides": parse_overrides(args.set), "levers": levers, "threads": threads,
           "matmul_gflops": round(ceiling, 1), "step_gflop": round(flops / 1e9, 2),
           "batch_size": config.batch_size, "step_ms": round(1000 * step_s, 1),
           "achieved_gflops": round(achieved, 1), "fraction_of_ceiling": round(achieved / ceiling, 3),
           "images_per_s": round(config.batch_size / step_s, 1),
-          "ceiling_images_per_s": round(ceiling * 1e9 / per_image, 1), "hardware": machine("cpu")}, args.out)
+          "ceiling_images_per_s": round(ceiling * 1e9 / per_image, 1), **extra, "hardware": machine("cpu")}, args.out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """``make bench``: the four benchmarks in one run, one JSON line per measurement.
 
-    python benchmarks/run_all.py            # full: about 80 minutes on a 2-core CPU
+    python benchmarks/run_all.py            # full: 71 minutes on the 2-core development CPU
     python benchmarks/run_all.py --quick    # checks that every benchmark runs (about a minute; CI)
 
 1. ceiling.py          matmul ceiling vs one training step of the default configuration

@@ -51,10 +51,11 @@ TABLES = {
                        lambda r: [r["checkpoint"], r["sampler"], r["sampler_steps"], r["n"], r["guidance"],
                                   _pct(r["accuracy"]), _pct(r["recognisable"]), r["fid_over_floor"],
                                   r["images_per_s"], r.get("speedup_over_ddpm") or ""]),
-    "diffusers_baseline": (["diffusers", "budget", "parameters", "train steps", "images/s (train)", "w",
-                            "accuracy", "recognisable", "FID", "FID / floor"],
-                           lambda r: [r["diffusers"], _budget(r), f"{r['parameters']:,}", f"{r['train_steps']:,}",
-                                      r["images_per_s_train"], r["guidance"], _pct(r["accuracy"]),
+    "diffusers_baseline": (["diffusers", "budget", "trained s", "batch", "peak lr", "parameters", "train steps",
+                            "images/s (train)", "w", "accuracy", "recognisable", "FID", "FID / floor"],
+                           lambda r: [r["diffusers"] + (f" ({r['label']})" if r.get("label") else ""), _budget(r),
+                                      r["train_s"], r.get("batch_size", 128), f"{r.get('lr', 1e-4):g}", f"{r['parameters']:,}",
+                                      f"{r['train_steps']:,}", r["images_per_s_train"], r["guidance"], _pct(r["accuracy"]),
                                       _pct(r["recognisable"]), r["fid"], r["fid_over_floor"]]),
 }
 

@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from summarize import tables  # noqa: E402
 
+from helpers.config import Config  # noqa: E402
+
 
 def run(script: str, tmp_path: Path, *args: str) -> list[dict]:
     out = tmp_path / "bench.jsonl"
@@ -28,7 +30,13 @@ def test_ceiling(tmp_path):
     assert r["matmul_gflops"] > 0 and r["step_gflop"] > 0
     assert r["achieved_gflops"] == pytest.approx(r["step_gflop"] / (r["step_ms"] / 1000), rel=0.01)
     assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], abs=0.002)
-    assert r["ceiling_images_per_s"] > 0
+    assert r["ceiling_images_per_s"] > 0 and r["levers"]["bf16_autocast"] is False and "bf16_matmul_gflops" not in r
+
+
+def test_ceiling_bf16_lever(tmp_path):
+    (r,) = run("ceiling.py", tmp_path, "--bf16")
+    assert r["levers"]["bf16_autocast"] is True and r["bf16_matmul_gflops"] > 0
+    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], abs=0.002)
 
 
 def test_time_to_digits_then_sampling_speed(tmp_path):
@@ -53,8 +61,10 @@ def test_time_to_digits_then_sampling_speed(tmp_path):
 def test_diffusers_baseline(tmp_path):
     pytest.importorskip("diffusers", reason="benchmark dependency: pip install -r benchmarks/requirements.txt")
     (r,) = run("diffusers_baseline.py", tmp_path)
-    assert r["benchmark"] == "diffusers_baseline" and r["train_steps"] >= 10 and r["parameters"] > 100_000
-    assert 0.0 <= r["accuracy"] <= 1.0 and r["fid"] > 0
+    assert r["benchmark"] == "diffusers_baseline" and r["train_steps"] >= 25 and r["parameters"] > 100_000
+    assert 0.0 <= r["accuracy"] <= 1.0 and r["fid"] > 0 and r["batch_size"] == Config().batch_size
+    table = tables([r]).splitlines()
+    assert table[0] == "**diffusers_baseline**" and table[-1].startswith(f"| {r['diffusers']} | 0.05 min |")
 
 
 def test_bad_override_is_one_clear_line(tmp_path):
