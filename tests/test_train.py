@@ -6,6 +6,7 @@ import torch
 
 from conftest import tiny_config
 from helpers.checkpoint import load_checkpoint
+from helpers.config import Config
 from helpers.data import ImageSet
 from helpers.train import TrainingDiverged, drop_labels, learning_rate, train, update_ema
 
@@ -99,6 +100,13 @@ def test_ema_moves_towards_the_weights():
 def test_config_rejects_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
         tiny_config(**{field: value})
+
+
+def test_seed_report_config_keeps_the_seeds_settings():
+    seed, default = Config.seed_report(), Config()
+    assert (seed.schedule, seed.batch_size, seed.lr, seed.lr_schedule) == ("linear", 128, 1e-4, "constant")
+    assert seed.ema_decay is None and seed.num_classes is None and seed.grad_clip is None
+    assert (default.batch_size, default.base_channels) == (64, 16)     # what the course changed
 
 
 def test_min_snr_training_runs_and_is_stored(tiny_data):
