@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     threads = set_threads(args.threads)
     fast = args.quick or quick()
-    ceiling = matmul_gflops(512, 3, 2) if fast else matmul_gflops()
+    def peak(dtype=torch.float32) -> float:
+        return matmul_gflops(512, 3, 2, dtype) if fast else matmul_gflops(dtype=dtype)
+
+    ceiling = peak()
     config = Config(**parse_overrides(args.set))
     flops, state, (x0, y) = step_flops(config)
     if args.contiguous:
@@ -91,8 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     per_image = flops / config.batch_size
     levers = {"channels_last": not args.contiguous, "fused_adam": not args.unfused_adam, "compile": args.compile,
               "bf16_autocast": args.bf16}
-    extra = {"bf16_matmul_gflops": round(matmul_gflops(512, 3, 2, torch.bfloat16) if fast
-                                         else matmul_gflops(dtype=torch.bfloat16), 1)} if args.bf16 else {}
+    extra = {"bf16_matmul_gflops": round(peak(torch.bfloat16), 1)} if args.bf16 else {}
     emit({"benchmark": "ceiling", "overrides": parse_overrides(args.set), "levers": levers, "threads": threads,
           "matmul_gflops": round(ceiling, 1), "step_gflop": round(flops / 1e9, 2),
           "batch_size": config.batch_size, "step_ms": round(1000 * step_s, 1),
