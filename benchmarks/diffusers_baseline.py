@@ -17,8 +17,8 @@ w = 2). Its width is chosen for a parameter count near the course's default mode
 
 The wall-clock budget covers training only. The cosine schedule needs a step count up front,
 so it is planned from the speed of the first 25 steps and planned again, from the speed since
-the last plan, at 1/4, 1/2, 3/4 and 9/10 of the budget (the first version planned once, from the
-first 10 steps, and stopped after 746 of its 900 seconds in the first ``make bench`` run).
+the last plan, at 1/4, 1/2, 3/4 and 9/10 of the budget: steps get faster as a run goes on, and
+one plan left up to a quarter of the budget unused (``benchmarks/RESULTS.md``).
 Scoring uses the project's evaluation, exactly as ``time_to_digits.py`` does.
 """
 from __future__ import annotations
@@ -142,10 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                 sched.step()
         return sched, planned
 
-    # diffusers' schedulers need the step count up front. Plan it from the speed of 20 steps (after 5
-    # untimed ones, which pay one-off costs), then again at 1/4, 1/2, 3/4 and 9/10 of the budget from
-    # the speed since the last plan: steps get faster as a run goes on, and one plan left up to a
-    # quarter of the budget unused.
+    # Plan from the speed of 20 steps, after 5 untimed ones that pay one-off costs (see the docstring).
     losses = [step(i, None) for i in range(5)]
     probe = time.perf_counter()
     losses += [step(i, None) for i in range(5, 25)]
