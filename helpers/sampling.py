@@ -152,6 +152,31 @@ def parse_labels(spec: str | None, n: int, num_classes: int | None) -> torch.Ten
     return torch.tensor(values)[torch.arange(n) % len(values)]
 
 
+def prior_labels(n: int, class_counts: torch.Tensor) -> torch.Tensor:
+    """n labels in the proportions of ``class_counts`` (K,), e.g. the training set's class sizes.
+
+    A conditional model asked for ``p(x | y)`` with y drawn from the data's class prior
+    generates ``p(x)``, so these are the labels to use when samples are compared with a
+    real set (FID): balanced labels give MNIST's mix a 10% share of every digit it does
+    not have. Deterministic: each class gets its share rounded by largest remainder, and
+    the classes take turns (0, 1, ..., K-1, 0, 1, ...) until each has its count.
+    Returns a LongTensor (n,) of values in 0..K-1.
+    """
+    counts = torch.as_tensor(class_counts, dtype=torch.float64)
+    if counts.ndim != 1 or len(counts) == 0 or (counts < 0).any() or counts.sum() <= 0:
+        raise ValueError("class_counts must be a 1-D tensor of non-negative counts with a positive sum, "
+                         f"got {class_counts!r}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    exact = counts / counts.sum() * n
+    share = exact.floor().long()
+    remainder = exact - share
+    share[torch.argsort(remainder, descending=True, stable=True)[:n - int(share.sum())]] += 1
+    rank = torch.cat([torch.arange(int(c)) for c in share])             # place of each label within its class
+    labels = torch.repeat_interleave(torch.arange(len(counts)), share)
+    return labels[torch.argsort(rank * len(counts) + labels)]
+
+
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] floats -> uint8 0..255, same shape, on the CPU."""
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()

@@ -5,6 +5,7 @@
     python scripts/reference_quality.py sweep           # 1,000 digits per w in 0..5 (DDIM, --steps)
     python scripts/reference_quality.py samplers        # 1,000 digits: DDPM-300, DDIM-50/25/10
     python scripts/reference_quality.py trajectory      # 100 DDPM-300 trajectories, classifier on every frame
+    python scripts/reference_quality.py floors          # real digits only: the floor, random vs class-balanced
 
 Each part samples with a fixed seed, scores with the project's evaluation (digit classifier,
 FID/KID on its features next to the train-vs-test floor at the same sample count) and merges
@@ -12,6 +13,11 @@ its result into ``results/reference_quality.json`` (committed), with the command
 seconds and hardware. Samples go to ``outputs/reference/`` (not committed); re-score them with
 ``python -m helpers evaluate outputs/reference/<part>.pt``. Needs full MNIST (``DDPM_DATA``);
 ``--n`` makes a quick, smaller run for trying the script out.
+
+Guided digits are asked for in MNIST's class proportions (``--labels prior``, the training
+set's class sizes; :func:`helpers.sampling.prior_labels`), so that a perfect model would
+score at the floor. ``--labels balanced`` asks for every digit equally often; then even real
+digits drawn 1,000 per class sit above the floor at 10,000 (the ``floors`` part measures it).
 """
 from __future__ import annotations
 
@@ -33,26 +39,37 @@ from helpers.classifier import load_classifier  # noqa: E402
 from helpers.device import hardware, make_generator, pick_device  # noqa: E402
 from helpers.evaluate import (evaluate_samples, first_recognisable_t, load_reference,  # noqa: E402
                               trajectory_recognisability, within_class_diversity)
-from helpers.sampling import sample_many, save_samples, trajectory  # noqa: E402
+from helpers.sampling import prior_labels, sample_many, save_samples, trajectory  # noqa: E402
 
-DEFAULTS = {"guided": 10_000, "unconditional": 10_000, "sweep": 1_000, "samplers": 1_000, "trajectory": 100}
+DEFAULTS = {"guided": 10_000, "unconditional": 10_000, "sweep": 1_000, "samplers": 1_000, "trajectory": 100,
+            "floors": 10_000}
 SWEEP_W = [0.0, 1.0, 2.0, 3.0, 5.0]
 SAMPLERS = [("ddpm", 300), ("ddim", 50), ("ddim", 25), ("ddim", 10)]
 
 
+def guided_labels(n: int, reference, how: str) -> torch.Tensor:
+    """n labels (n,): in the training set's class proportions ('prior') or 0..9 in turn ('balanced')."""
+    if how == "balanced":
+        return torch.arange(n) % 10
+    return prior_labels(n, torch.bincount(reference.train.labels, minlength=10))
+
+
 def run_one(model, diffusion, classifier, reference, n: int, guidance: float | None, sampler: str,
-            steps: int, seed: int, batch_size: int, save: Path | None = None) -> dict:
-    """Sample n digits (balanced labels unless guidance is None) and score them; one JSON-ready dict."""
-    labels = None if guidance is None else torch.arange(n) % 10
+            steps: int, seed: int, batch_size: int, labels_from: str = "prior", save: Path | None = None,
+            checkpoint: str = "") -> dict:
+    """Sample n digits (labelled as ``labels_from`` says, none when guidance is None) and score
+    them; one JSON-ready dict."""
+    labels = None if guidance is None else guided_labels(n, reference, labels_from)
     device = next(model.parameters()).device
     chain = diffusion.respaced(steps)
     start = time.monotonic()
     images = sample_many(model, chain, n, labels, guidance, make_generator(seed, device), batch_size, sampler=sampler)
     seconds = time.monotonic() - start
-    settings = {"n": n, "guidance": guidance, "sampler": sampler, "steps": steps, "eta": 0.0 if sampler == "ddim"
-                else None, "seed": seed, "seconds": round(seconds, 1), "images_per_s": round(n / seconds, 2)}
+    settings = {"n": n, "guidance": guidance, "labels": None if guidance is None else labels_from,
+                "sampler": sampler, "steps": steps, "eta": 0.0 if sampler == "ddim" else None, "seed": seed,
+                "seconds": round(seconds, 1), "images_per_s": round(n / seconds, 2)}
     if save is not None:
-        save_samples(images, labels, save, {**settings, "checkpoint": "models/ddpm_reference.pt"})
+        save_samples(images, labels, save, {**settings, "checkpoint": checkpoint})
     scores = evaluate_samples(classifier, images, labels, reference, seed=seed)
     if labels is not None:
         scores["within_class_diversity"] = within_class_diversity(classifier, images, labels, reference.test)
@@ -83,6 +100,19 @@ def recognisability_curves(model, diffusion, classifier, n: int, guidance: float
                        for key, c in curves.items()}}
 
 
+def real_floors(reference, n: int, seed: int) -> dict:
+    """FID of n real training digits against the test set: drawn at random (the floor) and
+    drawn n/10 per class (what balanced labels ask a perfect model for)."""
+    g = torch.Generator().manual_seed(seed)
+    balanced = torch.cat([idx[torch.randperm(len(idx), generator=g)[:n // 10]]
+                          for idx in (torch.nonzero(reference.train.labels == c).flatten() for c in range(10))])
+    result = {"n": n, "seed": seed, "random": reference.floor(n, seed),
+              "balanced": reference.distances(reference.train.images[balanced], torch.Generator().manual_seed(seed))}
+    result["balanced_over_random_fid"] = result["balanced"]["fid"] / result["random"]["fid"]
+    print(json.dumps({"n": n, "random_fid": result["random"]["fid"], "balanced_fid": result["balanced"]["fid"]}))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", choices=sorted(DEFAULTS))
@@ -92,6 +122,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps for guided, unconditional, sweep")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--labels", choices=("prior", "balanced"), default="prior",
+                        help="guided labels: MNIST's class proportions (default) or 0..9 in turn")
     parser.add_argument("--sweep-w", type=float, nargs="+", default=SWEEP_W, help="guidance weights of 'sweep'")
     parser.add_argument("--name", help="key of the result in --out (default: the part's name)")
     parser.add_argument("--out", default=str(ROOT / "results" / "reference_quality.json"))
@@ -105,24 +137,28 @@ def main() -> None:
         raise SystemExit(f"needs full MNIST for an honest floor (got {reference.test.source}); set DDPM_DATA")
     n = args.n or DEFAULTS[args.part]
     common = dict(model=model, diffusion=diffusion, classifier=classifier, reference=reference, n=n,
-                  seed=args.seed, batch_size=args.batch_size)
+                  seed=args.seed, batch_size=args.batch_size, labels_from=args.labels)
     samples = ROOT / "outputs" / "reference"
     if args.part == "guided":
         result = run_one(**common, guidance=args.guidance, sampler="ddim", steps=args.steps,
-                         save=samples / "guided.pt")
+                         save=samples / "guided.pt", checkpoint=args.checkpoint)
     elif args.part == "unconditional":
         result = run_one(**common, guidance=None, sampler="ddim", steps=args.steps,
-                         save=samples / "unconditional.pt")
+                         save=samples / "unconditional.pt", checkpoint=args.checkpoint)
     elif args.part == "sweep":
         result = {"runs": [run_one(**common, guidance=w, sampler="ddim", steps=args.steps)
                            for w in args.sweep_w]}
     elif args.part == "samplers":
         result = {"runs": [run_one(**common, guidance=args.guidance, sampler=s, steps=k) for s, k in SAMPLERS]}
+    elif args.part == "floors":
+        result = real_floors(reference, n, args.seed)
     else:
         result = recognisability_curves(model, diffusion, classifier, n, args.guidance, args.seed)
     result.update(command="python scripts/reference_quality.py " + " ".join(sys.argv[1:]),
-                  checkpoint=Path(args.checkpoint).name, checkpoint_step=int(load_checkpoint(args.checkpoint)["step"]),
                   hardware=hardware(device), date=datetime.date.today().isoformat())
+    if args.part != "floors":                            # the only part without a model
+        result.update(checkpoint=Path(args.checkpoint).name,
+                      checkpoint_step=int(load_checkpoint(args.checkpoint)["step"]))
     out = Path(args.out)
     everything = json.loads(out.read_text()) if out.exists() else {}
     everything[args.name or args.part] = result

@@ -263,3 +263,36 @@ def test_load_reference_uses_the_test_and_training_splits(classifier, monkeypatc
     monkeypatch.setattr("helpers.data.network_available", lambda *a, **k: False)
     ref = load_reference(classifier)
     assert len(ref.test) in (10_000, 500) and len(ref.train) in (60_000, 4_500)
+
+
+# ----------------------------------------------------------------------------- scripts/reference_quality.py
+def _reference_quality():
+    import importlib
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    return importlib.import_module("reference_quality")
+
+
+def test_reference_quality_asks_for_mnists_class_mix(classifier, reference):
+    """Guided parts sample labels in the training set's proportions; the script records which."""
+    from conftest import tiny_config, tiny_model
+    from helpers.schedule import diffusion_from_config
+
+    rq = _reference_quality()
+    prior = rq.guided_labels(500, reference, "prior")
+    expected = torch.bincount(reference.train.labels, minlength=10).double() / len(reference.train) * 500
+    assert (torch.bincount(prior, minlength=10) - expected).abs().max() < 1
+    assert torch.equal(rq.guided_labels(20, reference, "balanced"), torch.arange(20) % 10)
+    config = tiny_config(num_classes=10)
+    r = rq.run_one(tiny_model(config), diffusion_from_config(config), classifier, reference, n=20, guidance=2.0,
+                   sampler="ddim", steps=5, seed=0, batch_size=10)
+    assert r["labels"] == "prior" and r["n"] == 20 and r["floor"]["n"] == 20 and r["distances"]["fid"] > 0
+    assert 0 <= r["accuracy"] <= 1 and r["within_class_diversity"] > 0
+
+
+def test_reference_quality_floors_compare_random_and_balanced_real_digits(reference):
+    result = _reference_quality().real_floors(reference, 200, seed=0)
+    assert result["random"] == reference.floor(200, 0)
+    assert result["random"]["fid"] > 0 and result["balanced"]["fid"] > 0
+    assert result["balanced_over_random_fid"] == pytest.approx(result["balanced"]["fid"] / result["random"]["fid"])

@@ -4,7 +4,8 @@ import torch
 
 from conftest import tiny_config, tiny_model
 from helpers.device import make_generator
-from helpers.sampling import eps_model, guided_eps, parse_labels, sample, save_samples, to_uint8, trajectory
+from helpers.sampling import (eps_model, guided_eps, parse_labels, prior_labels, sample, save_samples, to_uint8,
+                              trajectory)
 from helpers.schedule import Diffusion
 
 
@@ -127,6 +128,22 @@ def test_parse_labels():
         parse_labels("seven", 4, 10)
     with pytest.raises(ValueError, match="class-conditional"):
         parse_labels("1", 4, None)
+
+
+def test_prior_labels_follow_the_class_sizes():
+    mnist_train = torch.tensor([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
+    labels = prior_labels(10_000, mnist_train)
+    counts = torch.bincount(labels, minlength=10)
+    assert labels.shape == (10_000,) and counts.sum() == 10_000
+    assert (counts.double() - mnist_train / mnist_train.sum() * 10_000).abs().max() < 1   # largest remainder
+    assert counts[1] == 1124 and counts[5] == 904                # the commonest and the rarest digit
+    assert labels[:10].tolist() == list(range(10))               # classes take turns
+    assert prior_labels(7, torch.tensor([1, 0, 1])).tolist() == [0, 2, 0, 2, 0, 2, 0]   # empty class: never; tie: first
+    assert torch.equal(prior_labels(12, torch.ones(10)), torch.arange(12) % 10)   # equal sizes: balanced
+    with pytest.raises(ValueError, match="non-negative counts"):
+        prior_labels(5, torch.tensor([3, -1]))
+    with pytest.raises(ValueError, match="n must be"):
+        prior_labels(-1, torch.ones(10))
 
 
 def test_save_samples_writes_uint8_and_a_png(tmp_path):
