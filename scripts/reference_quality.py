@@ -39,7 +39,7 @@ from helpers.classifier import load_classifier  # noqa: E402
 from helpers.device import hardware, make_generator, pick_device  # noqa: E402
 from helpers.evaluate import (evaluate_samples, first_recognisable_t, load_reference,  # noqa: E402
                               trajectory_recognisability, within_class_diversity)
-from helpers.sampling import prior_labels, sample_many, save_samples, trajectory  # noqa: E402
+from helpers.sampling import parse_labels, prior_labels, sample_many, save_samples, trajectory  # noqa: E402
 
 DEFAULTS = {"guided": 10_000, "unconditional": 10_000, "sweep": 1_000, "samplers": 1_000, "trajectory": 100,
             "floors": 10_000}
@@ -50,7 +50,7 @@ SAMPLERS = [("ddpm", 300), ("ddim", 50), ("ddim", 25), ("ddim", 10)]
 def guided_labels(n: int, reference, how: str) -> torch.Tensor:
     """n labels (n,): in the training set's class proportions ('prior') or 0..9 in turn ('balanced')."""
     if how == "balanced":
-        return torch.arange(n) % 10
+        return parse_labels("balanced", n, 10)
     return prior_labels(n, torch.bincount(reference.train.labels, minlength=10))
 
 
