@@ -1,12 +1,13 @@
 """Measure the reference checkpoint: guided and unconditional quality, the guidance sweep, DDIM vs DDPM.
 
-    python scripts/reference_quality.py guided          # 10,000 guided digits (DDIM, --steps, w=2)
-    python scripts/reference_quality.py unconditional   # 10,000 unconditional digits (DDIM, --steps)
-    python scripts/reference_quality.py sweep           # 1,000 digits per w in 0..5 (DDIM, --steps)
-    python scripts/reference_quality.py samplers        # 1,000 digits: DDPM-300, DDIM-50/25/10
+    python scripts/reference_quality.py guided          # 10,000 guided digits (DDIM over --steps, w=2)
+    python scripts/reference_quality.py unconditional   # 10,000 unconditional digits (DDIM over --steps)
+    python scripts/reference_quality.py sweep           # 1,000 digits per w in 0..5 (DDIM over --steps)
+    python scripts/reference_quality.py samplers        # 1,000 digits: DDPM-300, DDIM-50/25/10 (--samplers)
     python scripts/reference_quality.py trajectory      # 100 DDPM-300 trajectories, classifier on every frame
     python scripts/reference_quality.py floors          # real digits only: the floor, random vs class-balanced
 
+``--sampler ddpm:50`` (or ``ddim:S:ETA``) replaces DDIM over ``--steps`` in the first three.
 Each part samples with a fixed seed, scores with the project's evaluation (digit classifier,
 FID/KID on its features next to the train-vs-test floor at the same sample count) and merges
 its result into ``results/reference_quality.json`` (committed), with the command, settings,
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -44,7 +46,19 @@ from helpers.sampling import parse_labels, prior_labels, sample_many, save_sampl
 DEFAULTS = {"guided": 10_000, "unconditional": 10_000, "sweep": 1_000, "samplers": 1_000, "trajectory": 100,
             "floors": 10_000}
 SWEEP_W = [0.0, 1.0, 2.0, 3.0, 5.0]
-SAMPLERS = [("ddpm", 300), ("ddim", 50), ("ddim", 25), ("ddim", 10)]
+SAMPLERS = [("ddpm", 300, 0.0), ("ddim", 50, 0.0), ("ddim", 25, 0.0), ("ddim", 10, 0.0)]
+
+
+def parse_sampler(spec: str) -> tuple[str, int, float]:
+    """'ddim:25' -> ('ddim', 25, 0.0); 'ddim:50:0.5' -> ('ddim', 50, 0.5): a sampler over a chain
+    respaced to that many steps, with DDIM's eta (0 unless given; DDPM has none)."""
+    match = re.fullmatch(r"(ddpm:([1-9][0-9]*))|(ddim:([1-9][0-9]*)(?::(0(?:\.[0-9]+)?|1(?:\.0*)?))?)", spec)
+    if not match:
+        raise argparse.ArgumentTypeError("samplers are written ddpm:STEPS, ddim:STEPS or ddim:STEPS:ETA "
+                                         f"(eta in [0, 1]), e.g. ddim:25; got {spec!r}")
+    if match[1]:
+        return "ddpm", int(match[2]), 0.0
+    return "ddim", int(match[4]), float(match[5] or 0)
 
 
 def guided_labels(n: int, reference, how: str) -> torch.Tensor:
@@ -56,17 +70,18 @@ def guided_labels(n: int, reference, how: str) -> torch.Tensor:
 
 def run_one(model, diffusion, classifier, reference, n: int, guidance: float | None, sampler: str,
             steps: int, seed: int, batch_size: int, labels_from: str = "prior", save: Path | None = None,
-            checkpoint: str = "") -> dict:
+            checkpoint: str = "", eta: float = 0.0) -> dict:
     """Sample n digits (labelled as ``labels_from`` says, none when guidance is None) and score
     them; one JSON-ready dict."""
     labels = None if guidance is None else guided_labels(n, reference, labels_from)
     device = next(model.parameters()).device
     chain = diffusion.respaced(steps)
     start = time.monotonic()
-    images = sample_many(model, chain, n, labels, guidance, make_generator(seed, device), batch_size, sampler=sampler)
+    images = sample_many(model, chain, n, labels, guidance, make_generator(seed, device), batch_size,
+                         sampler=sampler, eta=eta)
     seconds = time.monotonic() - start
     settings = {"n": n, "guidance": guidance, "labels": None if guidance is None else labels_from,
-                "sampler": sampler, "steps": steps, "eta": 0.0 if sampler == "ddim" else None, "seed": seed,
+                "sampler": sampler, "steps": steps, "eta": eta if sampler == "ddim" else None, "seed": seed,
                 "seconds": round(seconds, 1), "images_per_s": round(n / seconds, 2)}
     if save is not None:
         save_samples(images, labels, save, {**settings, "checkpoint": checkpoint})
@@ -120,11 +135,17 @@ def main() -> None:
     parser.add_argument("--n", type=int, help="samples per setting (default: 10,000 or 1,000 by part)")
     parser.add_argument("--guidance", type=float, default=2.0, help="w for 'guided' and 'samplers' (default 2)")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps for guided, unconditional, sweep")
+    parser.add_argument("--sampler", type=parse_sampler,
+                        help="sampler of guided, unconditional and sweep instead of DDIM over --steps: "
+                             "ddpm:STEPS or ddim:STEPS[:ETA], e.g. ddpm:50")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--labels", choices=("prior", "balanced"), default="prior",
                         help="guided labels: MNIST's class proportions (default) or 0..9 in turn")
     parser.add_argument("--sweep-w", type=float, nargs="+", default=SWEEP_W, help="guidance weights of 'sweep'")
+    parser.add_argument("--samplers", type=parse_sampler, nargs="+", default=SAMPLERS,
+                        help="samplers of 'samplers': ddpm:STEPS or ddim:STEPS[:ETA] "
+                             "(default ddpm:300 ddim:50 ddim:25 ddim:10)")
     parser.add_argument("--name", help="key of the result in --out (default: the part's name)")
     parser.add_argument("--out", default=str(ROOT / "results" / "reference_quality.json"))
     args = parser.parse_args()
@@ -139,17 +160,19 @@ def main() -> None:
     common = dict(model=model, diffusion=diffusion, classifier=classifier, reference=reference, n=n,
                   seed=args.seed, batch_size=args.batch_size, labels_from=args.labels)
     samples = ROOT / "outputs" / "reference"
+    name, steps, eta = args.sampler or ("ddim", args.steps, 0.0)
+    chosen = dict(sampler=name, steps=steps, eta=eta)
     if args.part == "guided":
-        result = run_one(**common, guidance=args.guidance, sampler="ddim", steps=args.steps,
-                         save=samples / "guided.pt", checkpoint=args.checkpoint)
+        result = run_one(**common, **chosen, guidance=args.guidance, save=samples / "guided.pt",
+                         checkpoint=args.checkpoint)
     elif args.part == "unconditional":
-        result = run_one(**common, guidance=None, sampler="ddim", steps=args.steps,
-                         save=samples / "unconditional.pt", checkpoint=args.checkpoint)
+        result = run_one(**common, **chosen, guidance=None, save=samples / "unconditional.pt",
+                         checkpoint=args.checkpoint)
     elif args.part == "sweep":
-        result = {"runs": [run_one(**common, guidance=w, sampler="ddim", steps=args.steps)
-                           for w in args.sweep_w]}
+        result = {"runs": [run_one(**common, **chosen, guidance=w) for w in args.sweep_w]}
     elif args.part == "samplers":
-        result = {"runs": [run_one(**common, guidance=args.guidance, sampler=s, steps=k) for s, k in SAMPLERS]}
+        result = {"runs": [run_one(**common, guidance=args.guidance, sampler=s, steps=k, eta=e)
+                           for s, k, e in args.samplers]}
     elif args.part == "floors":
         result = real_floors(reference, n, args.seed)
     else:

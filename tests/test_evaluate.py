@@ -266,12 +266,13 @@ def test_load_reference_uses_the_test_and_training_splits(classifier, monkeypatc
 
 
 # ----------------------------------------------------------------------------- scripts/reference_quality.py
-def _reference_quality():
+def _script(name: str):
+    """Import scripts/<name>.py as a module."""
     import importlib
     import sys
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    return importlib.import_module("reference_quality")
+    return importlib.import_module(name)
 
 
 def test_reference_quality_asks_for_mnists_class_mix(classifier, reference):
@@ -279,7 +280,7 @@ def test_reference_quality_asks_for_mnists_class_mix(classifier, reference):
     from conftest import tiny_config, tiny_model
     from helpers.schedule import diffusion_from_config
 
-    rq = _reference_quality()
+    rq = _script("reference_quality")
     prior = rq.guided_labels(500, reference, "prior")
     expected = torch.bincount(reference.train.labels, minlength=10).double() / len(reference.train) * 500
     assert (torch.bincount(prior, minlength=10) - expected).abs().max() < 1
@@ -292,7 +293,41 @@ def test_reference_quality_asks_for_mnists_class_mix(classifier, reference):
 
 
 def test_reference_quality_floors_compare_random_and_balanced_real_digits(reference):
-    result = _reference_quality().real_floors(reference, 200, seed=0)
+    result = _script("reference_quality").real_floors(reference, 200, seed=0)
     assert result["random"] == reference.floor(200, 0)
     assert result["random"]["fid"] > 0 and result["balanced"]["fid"] > 0
     assert result["balanced_over_random_fid"] == pytest.approx(result["balanced"]["fid"] / result["random"]["fid"])
+
+
+# ----------------------------------------------------------------------------- scripts/autoguidance_probe.py
+def test_autoguidance_mix_reduces_to_its_parts(classifier, reference):
+    """wa = 1 is classifier-free guidance with w = wc; wc = 1 is autoguidance alone; both run end to end."""
+    from conftest import tiny_config, tiny_model
+    from helpers.sampling import eps_model
+    from helpers.schedule import diffusion_from_config
+
+    probes = _script("autoguidance_probe")
+    config = tiny_config(num_classes=10)
+    model, guide = tiny_model(config, seed=0), tiny_model(config, seed=1)
+    x, t, y = torch.randn(4, 1, 28, 28), torch.tensor([9, 5, 1, 0]), torch.tensor([0, 3, 7, 9])
+    with torch.no_grad():
+        cfg = probes.Autoguided(model, guide, 1.5, 1.0)(x, t, y)
+        torch.testing.assert_close(cfg, eps_model(model, y, 1.5)(x, t))
+        ag = probes.Autoguided(model, guide, 1.0, 3.0)(x, t, y)
+        torch.testing.assert_close(ag, 3 * model(x, t, y) - 2 * guide(x, t, y))
+        assert not torch.allclose(ag, model(x, t, y))
+    with pytest.raises(ValueError, match="class-conditional"):
+        probes.Autoguided(model, tiny_model(tiny_config()), 1.0, 2.0)
+    r = probes.score_mix(model, guide, diffusion_from_config(config), classifier, reference, 20, 1.25, 2.0, steps=3)
+    assert (r["wc"], r["wa"], r["n"]) == (1.25, 2.0, 20) and 0 <= r["accuracy"] <= 1 and r["fid_over_floor"] > 0
+    assert probes.parse_mix("1.25,2") == (1.25, 2.0)
+
+
+def test_reference_quality_sampler_specs():
+    import argparse
+    rq = _script("reference_quality")
+    assert rq.parse_sampler("ddpm:50") == ("ddpm", 50, 0.0)
+    assert rq.parse_sampler("ddim:25:0.5") == ("ddim", 25, 0.5)
+    for bad in ("ddim", "euler:10", "ddim:0", "ddim:x", "ddim:10:2", "ddpm:50:0.5", "ddim:10:0.5:1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="ddpm:STEPS, ddim:STEPS or ddim:STEPS:ETA"):
+            rq.parse_sampler(bad)
