@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -30,11 +29,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from helpers.checkpoint import load_model  # noqa: E402
 from helpers.classifier import load_classifier  # noqa: E402
-from helpers.device import hardware, make_generator  # noqa: E402
-from helpers.evaluate import evaluate_samples, load_reference, within_class_diversity  # noqa: E402
-from helpers.sampling import sample_many  # noqa: E402
+from helpers.device import hardware  # noqa: E402
+from helpers.evaluate import load_reference  # noqa: E402
+from helpers.sampling import guided_eps  # noqa: E402
 from helpers.unet import UNet  # noqa: E402
-from reference_quality import guided_labels  # noqa: E402
+from reference_quality import run_one  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "autoguidance.jsonl"
 
@@ -56,16 +55,14 @@ class Autoguided(torch.nn.Module):
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.wc == 1:
-            eps_cond, eps_uncond = self.model(x_t, t, labels), None
+            eps_cond = eps = self.model(x_t, t, labels)
         else:
             null = torch.full_like(labels, self.num_classes)
             eps_cond, eps_uncond = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]),
                                               torch.cat([labels, null])).chunk(2)
-        eps = eps_cond.clone()
-        if eps_uncond is not None:
-            eps += (self.wc - 1) * (eps_cond - eps_uncond)
+            eps = guided_eps(eps_cond, eps_uncond, self.wc)
         if self.wa != 1:
-            eps += (self.wa - 1) * (eps_cond - self.guide(x_t, t, labels))
+            eps = eps + (self.wa - 1) * (eps_cond - self.guide(x_t, t, labels))
         return eps
 
 
@@ -80,18 +77,14 @@ def parse_mix(spec: str) -> tuple[float, float]:
 
 def score_mix(model, guide, diffusion, classifier, reference, n: int, wc: float, wa: float,
               steps: int, seed: int = 0, batch_size: int = 500) -> dict:
-    """n digits under guidance (wc, wa), scored: accuracy, FID against the floor, diversity."""
-    labels = guided_labels(n, reference, "prior")
-    start = time.monotonic()
-    images = sample_many(Autoguided(model, guide, wc, wa), diffusion.respaced(steps), n, labels, 1.0,
-                         make_generator(seed, "cpu"), batch_size, sampler="ddim")
-    seconds = time.monotonic() - start
-    scores = evaluate_samples(classifier, images, labels, reference, seed=seed)
-    fid, floor = scores["distances"]["fid"], scores["floor"]["fid"]
+    """n digits under guidance (wc, wa), sampled and scored by ``reference_quality.run_one``:
+    accuracy, FID against the floor, diversity."""
+    r = run_one(Autoguided(model, guide, wc, wa), diffusion, classifier, reference, n, guidance=1.0,
+                sampler="ddim", steps=steps, seed=seed, batch_size=batch_size)
+    fid, floor = r["distances"]["fid"], r["floor"]["fid"]
     return {"n": n, "steps": steps, "seed": seed, "wc": wc, "wa": wa,
-            "accuracy": scores["accuracy"], "fid": fid, "floor_fid": floor, "fid_over_floor": fid / floor,
-            "within_class_diversity": within_class_diversity(classifier, images, labels, reference.test),
-            "seconds": round(seconds, 1)}
+            "accuracy": r["accuracy"], "fid": fid, "floor_fid": floor, "fid_over_floor": fid / floor,
+            "within_class_diversity": r["within_class_diversity"], "seconds": r["seconds"]}
 
 
 def main(argv: list[str] | None = None) -> None:
