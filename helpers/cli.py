@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=_positive_int, help="passes over the training set")
     tr.add_argument("--max-steps", type=_positive_int, help="optimiser steps")
     tr.add_argument("--max-minutes", type=_positive_float, help="wall-clock budget in minutes")
+    tr.add_argument("--sitting-minutes", type=_positive_float,
+                    help="pause after this many minutes of this call, schedule unchanged (continue with --resume)")
     tr.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist")
     tr.add_argument("--data-root", help="folder with the data (default: $DDPM_DATA, else a cache)")
     kind = tr.add_mutually_exclusive_group()
@@ -157,7 +159,7 @@ def cmd_train(args) -> None:
     data = load_images(args.dataset, train=True, root=args.data_root)
     print(f"data: {len(data)} images from {data.source}", file=sys.stderr)
     state = train(config, data, out=args.out, resume=args.resume, device=pick_device(args.device),
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, sitting_minutes=args.sitting_minutes)
     recent = state.losses[-100:]
     print(f"trained {state.step} steps in {state.elapsed_s / 60:.1f} min ({state.stop_reason}); "
           f"mean loss of the last {len(recent)} steps {sum(recent) / max(1, len(recent)):.4f}; "

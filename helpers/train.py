@@ -160,24 +160,37 @@ def _batch(data: ImageSet, config: Config, step: int, cache: dict, device) -> tu
     return data.images[idx].to(device), data.labels[idx].to(device)
 
 
-def _stop_reason(config: Config, state: TrainState, total: int | None) -> str:
-    """Why training should stop now, or '' to go on."""
+def _stop_reason(config: Config, state: TrainState, total: int | None,
+                 sitting_s: float = 0.0, sitting_limit_s: float | None = None) -> str:
+    """Why training should stop now, or '' to go on.
+
+    sitting_s: seconds this call of :func:`train` has run; sitting_limit_s: its own limit, which
+    pauses the run without touching the budgets (so the learning-rate schedule is unchanged).
+    """
     if total is not None and state.step >= total:
         return f"reached {state.step} steps"
     if config.max_minutes is not None and state.elapsed_s >= 60 * config.max_minutes:
         return f"reached the time budget of {config.max_minutes} min"
+    if sitting_limit_s is not None and sitting_s >= sitting_limit_s:
+        return (f"paused after this sitting's {sitting_limit_s / 60:g} min at step {state.step}"
+                f"{f' of {total}' if total else ''}; resume continues")
     return ""
 
 
 def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
           resume: bool = False, device: str | torch.device | None = None,
           callback: Callable[[TrainState], None] | None = None, callback_every: int = 100,
-          save_every_s: float = 60.0, progress: bool = True) -> TrainState:
+          save_every_s: float = 60.0, progress: bool = True,
+          sitting_minutes: float | None = None) -> TrainState:
     """Train a DDPM on ``data`` under ``config``'s budgets; returns the final :class:`TrainState`.
 
     out: checkpoint path (written atomically; None = keep in memory only).
     resume: continue from ``out`` when it exists (its config wins, except the budgets).
     callback(state): called every ``callback_every`` steps and once at the end.
+    sitting_minutes: pause (save and return) after this many minutes of this call, leaving the
+        budgets and so the learning-rate schedule as planned: a long run in several sittings,
+        each continued with ``resume=True``. ``max_minutes``, by contrast, ends the run and
+        decays the schedule to zero by then.
     Raises :class:`TrainingDiverged` if the loss becomes NaN or inf.
     """
     device = pick_device(device) if not isinstance(device, torch.device) else device
@@ -192,9 +205,13 @@ def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
     _check_data(config, data)
     total = planned_steps(config, len(data))
     bar = tqdm(total=total, initial=state.step, disable=not progress, desc="training", unit="step")
+    if sitting_minutes is not None and sitting_minutes <= 0:
+        raise ValueError(f"sitting_minutes must be positive, got {sitting_minutes}")
+    sitting_limit = None if sitting_minutes is None else 60 * sitting_minutes
     cache, last_save, t0 = {}, time.monotonic(), time.monotonic() - state.elapsed_s
+    start = time.monotonic()
     try:
-        while not (reason := _stop_reason(config, state, total)):
+        while not (reason := _stop_reason(config, state, total, time.monotonic() - start, sitting_limit)):
             frac = max(state.step / total if total else 0.0,
                        state.elapsed_s / (60 * config.max_minutes) if config.max_minutes else 0.0)
             x0, y = _batch(data, config, state.step, cache, device)

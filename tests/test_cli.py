@@ -86,6 +86,7 @@ def test_resume_continues_the_step_count(checkpoint, capsys):
     (["sample", "--checkpoint", "missing.pt", "--n", "2", "--out", "x.pt"], "missing.pt does not exist"),
     (["sample", "--n", "2", "--out", "x.pt"], "the following arguments are required: --checkpoint"),
     (["train", "--out", "x.pt", "--epochs", "0"], "must be a positive integer, got 0"),
+    (["train", "--out", "x.pt", "--sitting-minutes", "-5"], "--sitting-minutes"),
     (["train", "--out", "x.pt", "--dataset", "cifar"], "invalid choice: 'cifar'"),
     (["fly"], "invalid choice: 'fly'"),
     (["train", "--out", "x.pt", "--channel-mults", "1,x"], "--channel-mults expects positive integers"),
@@ -116,7 +117,7 @@ def test_labels_for_an_unconditional_checkpoint(tmp_path, capsys):
 def test_module_entry_point_help():
     result = subprocess.run([sys.executable, "-m", "helpers", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for flag in ["--out", "--epochs", "--max-steps", "--max-minutes", "--dataset", "--data-root",
+    for flag in ["--out", "--epochs", "--max-steps", "--max-minutes", "--sitting-minutes", "--dataset", "--data-root",
                  "--conditional", "--unconditional", "--seed", "--resume"]:
         assert flag in result.stdout
     result = subprocess.run([sys.executable, "-m", "helpers", "sample", "--checkpoint", "nope.pt",

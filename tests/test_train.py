@@ -52,6 +52,23 @@ def test_interrupted_run_resumes_exactly(tiny_data, tmp_path, capsys):
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_a_sitting_pauses_and_resume_finishes_the_same_run(tiny_data, tmp_path):
+    """sitting_minutes stops one call early; the schedule is the full run's, so the result is too."""
+    import time
+    config = tiny_config(max_steps=6, num_classes=10, lr_schedule="cosine")
+    straight = _train(config, tiny_data)
+    ckpt = tmp_path / "run.pt"
+    first = _train(config, tiny_data, out=ckpt, sitting_minutes=0.1 / 60,
+                   callback=lambda state: time.sleep(0.06), callback_every=1)
+    assert 1 <= first.step < 6 and first.stop_reason.startswith("paused after this sitting")
+    assert load_checkpoint(ckpt)["step"] == first.step
+    resumed = _train(config, tiny_data, out=ckpt, resume=True)
+    assert resumed.step == 6 and resumed.stop_reason == "reached 6 steps"
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-6)
+    with pytest.raises(ValueError, match="sitting_minutes must be positive"):
+        _train(config, tiny_data, sitting_minutes=0)
+
+
 def test_nan_loss_stops_with_a_message(tmp_path):
     images = torch.full((32, 1, 28, 28), float("nan"))
     data = ImageSet(images, torch.zeros(32, dtype=torch.long), "nan", ("0",))
@@ -119,3 +136,29 @@ def test_model_trains_in_channels_last(tiny_data):
     """Channels-last is a memory layout only: same shapes, faster convolutions on CPU."""
     state = train(tiny_config(max_steps=1), tiny_data, progress=False)
     assert state.model.stem.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_make_reference_resumable_copy_continues_training(tiny_data, tmp_path):
+    """scripts/make_reference.py --resumable keeps what --resume needs; the slim copy cannot resume."""
+    import importlib
+    import json
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    make_reference = importlib.import_module("make_reference")
+    config = tiny_config(max_steps=6, num_classes=10, lr_schedule="cosine")
+    straight = _train(config, tiny_data)
+    run = tmp_path / "run.pt"
+
+    def interrupt(state):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):     # the first sitting ends at step 3 of the planned 6
+        _train(config, tiny_data, out=run, callback=interrupt, callback_every=3)
+    for flag, out in (["--resumable"], tmp_path / "sitting.pt"), ([], tmp_path / "slim.pt"):
+        make_reference.main([str(run), str(out), "--command", "python -m helpers train ...", *flag])
+        record = json.loads(out.with_suffix(".json").read_text())
+        assert record["steps"] == 3 and record["resumable"] == bool(flag)
+    assert "optimizer" in load_checkpoint(tmp_path / "sitting.pt")
+    assert "optimizer" not in load_checkpoint(tmp_path / "slim.pt")
+    resumed = _train(config, tiny_data, out=tmp_path / "sitting.pt", resume=True)
+    assert resumed.step == 6 and resumed.losses == pytest.approx(straight.losses, rel=1e-6)
