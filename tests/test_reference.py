@@ -6,6 +6,7 @@ bug in the schedule, the DDIM step, guidance or label handling drops it far belo
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from helpers.checkpoint import load_model
@@ -34,3 +35,24 @@ def test_reference_draws_digits_the_classifier_reads_as_their_labels():
                     sampler="ddim")
     accuracy = label_accuracy(classify(load_classifier(), images), labels)
     assert accuracy >= 0.95, f"guided accuracy of the reference model fell to {accuracy:.0%}"
+
+
+IN_TRAINING = MODELS / "in_training"
+
+
+def test_runs_between_sittings_resume_and_match_their_record():
+    """A committed run between sittings keeps what --resume needs, and its record says where it is."""
+    from helpers.checkpoint import load_checkpoint
+    from helpers.train import build_state, restore_state
+
+    runs = sorted(IN_TRAINING.glob("*.pt"))
+    if not runs:
+        pytest.skip("no run between sittings is committed under models/in_training/")
+    for path in runs:
+        info = json.loads(path.with_suffix(".json").read_text())
+        state = load_checkpoint(path)
+        assert info["resumable"] and info["steps"] == state["step"] < state["config"].max_steps
+        assert info["config"] == state["config"].to_dict()
+        train_state = build_state(state["config"], torch.device("cpu"))
+        restore_state(train_state, state)           # raises if the optimiser or model state is off
+        assert train_state.step == info["steps"]
