@@ -193,6 +193,8 @@ def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
         decays the schedule to zero by then.
     Raises :class:`TrainingDiverged` if the loss becomes NaN or inf.
     """
+    if sitting_minutes is not None and sitting_minutes <= 0:
+        raise ValueError(f"sitting_minutes must be positive, got {sitting_minutes}")
     device = pick_device(device) if not isinstance(device, torch.device) else device
     if resume and out is not None and os.path.exists(out):
         ckpt = load_checkpoint(out, map_location=device)
@@ -205,8 +207,6 @@ def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
     _check_data(config, data)
     total = planned_steps(config, len(data))
     bar = tqdm(total=total, initial=state.step, disable=not progress, desc="training", unit="step")
-    if sitting_minutes is not None and sitting_minutes <= 0:
-        raise ValueError(f"sitting_minutes must be positive, got {sitting_minutes}")
     sitting_limit = None if sitting_minutes is None else 60 * sitting_minutes
     cache, last_save, t0 = {}, time.monotonic(), time.monotonic() - state.elapsed_s
     start = time.monotonic()

@@ -33,3 +33,12 @@ def tiny_data() -> ImageSet:
     images = torch.rand(64, 1, 28, 28, generator=g) * 2 - 1
     labels = torch.arange(64) % 10
     return ImageSet(images, labels, "synthetic", tuple(str(i) for i in range(10)))
+
+
+def import_script(name: str):
+    """Import scripts/<name>.py as a module."""
+    import importlib
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    return importlib.import_module(name)

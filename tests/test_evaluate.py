@@ -9,6 +9,8 @@ import warnings
 import pytest
 import torch
 
+from conftest import import_script
+
 from helpers import clip_score
 from helpers.classifier import load_classifier
 from helpers.cli import main
@@ -266,21 +268,12 @@ def test_load_reference_uses_the_test_and_training_splits(classifier, monkeypatc
 
 
 # ----------------------------------------------------------------------------- scripts/reference_quality.py
-def _script(name: str):
-    """Import scripts/<name>.py as a module."""
-    import importlib
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    return importlib.import_module(name)
-
-
 def test_reference_quality_asks_for_mnists_class_mix(classifier, reference):
     """Guided parts sample labels in the training set's proportions; the script records which."""
     from conftest import tiny_config, tiny_model
     from helpers.schedule import diffusion_from_config
 
-    rq = _script("reference_quality")
+    rq = import_script("reference_quality")
     prior = rq.guided_labels(500, reference, "prior")
     expected = torch.bincount(reference.train.labels, minlength=10).double() / len(reference.train) * 500
     assert (torch.bincount(prior, minlength=10) - expected).abs().max() < 1
@@ -293,7 +286,7 @@ def test_reference_quality_asks_for_mnists_class_mix(classifier, reference):
 
 
 def test_reference_quality_floors_compare_random_and_balanced_real_digits(reference):
-    result = _script("reference_quality").real_floors(reference, 200, seed=0)
+    result = import_script("reference_quality").real_floors(reference, 200, seed=0)
     assert result["random"] == reference.floor(200, 0)
     assert result["random"]["fid"] > 0 and result["balanced"]["fid"] > 0
     assert result["balanced_over_random_fid"] == pytest.approx(result["balanced"]["fid"] / result["random"]["fid"])
@@ -306,7 +299,7 @@ def test_autoguidance_mix_reduces_to_its_parts(classifier, reference):
     from helpers.sampling import eps_model
     from helpers.schedule import diffusion_from_config
 
-    probes = _script("autoguidance_probe")
+    probes = import_script("autoguidance_probe")
     config = tiny_config(num_classes=10)
     model, guide = tiny_model(config, seed=0), tiny_model(config, seed=1)
     x, t, y = torch.randn(4, 1, 28, 28), torch.tensor([9, 5, 1, 0]), torch.tensor([0, 3, 7, 9])
@@ -325,7 +318,7 @@ def test_autoguidance_mix_reduces_to_its_parts(classifier, reference):
 
 def test_reference_quality_sampler_specs():
     import argparse
-    rq = _script("reference_quality")
+    rq = import_script("reference_quality")
     assert rq.parse_sampler("ddpm:50") == ("ddpm", 50, 0.0)
     assert rq.parse_sampler("ddim:25:0.5") == ("ddim", 25, 0.5)
     for bad in ("ddim", "euler:10", "ddim:0", "ddim:x", "ddim:10:2", "ddpm:50:0.5", "ddim:10:0.5:1"):

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_config
+from conftest import import_script, tiny_config
 from helpers.checkpoint import load_checkpoint
 from helpers.config import Config
 from helpers.data import ImageSet
@@ -140,12 +140,8 @@ def test_model_trains_in_channels_last(tiny_data):
 
 def test_make_reference_resumable_copy_continues_training(tiny_data, tmp_path):
     """scripts/make_reference.py --resumable keeps what --resume needs; the slim copy cannot resume."""
-    import importlib
     import json
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    make_reference = importlib.import_module("make_reference")
+    make_reference = import_script("make_reference")
     config = tiny_config(max_steps=6, num_classes=10, lr_schedule="cosine")
     straight = _train(config, tiny_data)
     run = tmp_path / "run.pt"
