@@ -17,24 +17,29 @@ from helpers.sampling import sample
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 REFERENCE = MODELS / "ddpm_reference.pt"
+# finished models measured against the reference before they may replace it (models/candidates/)
+FINISHED = [REFERENCE, *sorted((MODELS / "candidates").glob("*.pt"))]
 
 
-def test_reference_checkpoint_is_small_and_documented():
-    assert REFERENCE.stat().st_size <= 10 * 2 ** 20
-    info = json.loads(REFERENCE.with_suffix(".json").read_text())
+@pytest.mark.parametrize("path", FINISHED, ids=lambda p: p.name)
+def test_reference_checkpoint_is_small_and_documented(path):
+    assert path.stat().st_size <= 10 * 2 ** 20
+    info = json.loads(path.with_suffix(".json").read_text())
     for key in ("command", "config", "steps", "wall_time_min", "hardware", "parameters"):
         assert key in info, f"provenance lacks {key!r}"
     assert info["config"]["num_classes"] == 10 and info["steps"] > 0
+    assert not info.get("resumable", False), "a finished model is committed slim (no optimiser state)"
 
 
-def test_reference_draws_digits_the_classifier_reads_as_their_labels():
-    model, diffusion, config = load_model(REFERENCE)
+@pytest.mark.parametrize("path", FINISHED, ids=lambda p: p.name)
+def test_reference_draws_digits_the_classifier_reads_as_their_labels(path):
+    model, diffusion, config = load_model(path)
     assert config.conditional and config.T == 300
     labels = torch.arange(100) % 10
     images = sample(model, diffusion.respaced(25), 100, labels, guidance=2.0, generator=make_generator(0),
                     sampler="ddim")
     accuracy = label_accuracy(classify(load_classifier(), images), labels)
-    assert accuracy >= 0.95, f"guided accuracy of the reference model fell to {accuracy:.0%}"
+    assert accuracy >= 0.95, f"guided accuracy of {path.name} fell to {accuracy:.0%}"
 
 
 IN_TRAINING = MODELS / "in_training"
