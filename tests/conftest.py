@@ -1,6 +1,10 @@
 """Shared fixtures: tiny configs, models and data sets that run in milliseconds."""
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -35,10 +39,11 @@ def tiny_data() -> ImageSet:
     return ImageSet(images, labels, "synthetic", tuple(str(i) for i in range(10)))
 
 
+SCRIPTS = str(Path(__file__).resolve().parents[1] / "scripts")
+
+
 def import_script(name: str):
-    """Import scripts/<name>.py as a module."""
-    import importlib
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    """Import scripts/<name>.py as a module (scripts/ joins sys.path once, not once per call)."""
+    if SCRIPTS not in sys.path:
+        sys.path.insert(0, SCRIPTS)
     return importlib.import_module(name)
