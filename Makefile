@@ -37,19 +37,18 @@ unit: setup
 ## make run: the main job. Runs every notebook in order with its full settings, in place
 ## (notebook 03 trains for 15 minutes on a CPU, by epochs on a GPU).
 run: setup
-	$(PY) scripts/run_notebooks.py
+	$(PY) -m experiments.run_notebooks
 
 ## make report: notebook 05 executed on the committed results, exported without code to report/report.pdf
 ## (installs pandoc and xelatex with apt-get when they are missing).
 report: setup
-	$(PY) scripts/export_report.py
+	$(PY) -m experiments.export_report
 
 ## make bench: the four CPU benchmarks (ceiling, time to good digits, sampling speed, diffusers side by
-## side), one JSON line each, into benchmarks/results/bench.jsonl; 71 minutes on the idle 2-core CPU.
+## side), one JSON line each, into results/benchmarks/bench.jsonl; 71 minutes on the idle 2-core CPU.
 ## make bench BENCH_ARGS=--quick checks that they all run (a minute or two).
 bench: setup
-	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
-	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+	$(PY) -m experiments.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-active.stamp checkpoints outputs

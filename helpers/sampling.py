@@ -1,27 +1,23 @@
-"""Generating images: DDPM ancestral or DDIM sampling, with optional labels and guidance.
+"""Generating images with a trained U-Net: labels, classifier-free guidance, whole trajectories.
 
-Samplers: ``"ddpm"`` (Ho et al. 2020, ancestral) and ``"ddim"`` (Song et al.
-2021, with ``eta``: 0 deterministic, 1 DDPM-like). Either runs over a
-respaced chain (``diffusion.respaced(S)``) for S < T steps.
-
-Classifier-free guidance convention (Ho & Salimans 2022, written as in
-TeaPearce/Conditional_Diffusion_MNIST):
+Classifier-free guidance (Ho & Salimans 2022), in the convention of
+TeaPearce/Conditional_Diffusion_MNIST:
 
     eps = eps_uncond + w * (eps_cond - eps_uncond)
 
 so ``w = 0`` is the unconditional model, ``w = 1`` the plain conditional model
-(no guidance), and ``w > 1`` pushes samples towards their label.
+(no guidance), and ``w > 1`` pushes samples towards their label. The reverse
+steps themselves (DDPM, DDIM, sampler specs such as ``"ddim:25"``) are in
+:mod:`helpers.samplers`.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 import torch
-import torchvision
-from tqdm.auto import tqdm
 
+from .device import progress_bar
+from .samplers import EpsModel, Sampler, parse_sampler, reverse_process
 from .schedule import Diffusion
 from .unet import UNet
 
@@ -31,19 +27,18 @@ def guided_eps(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> to
     return eps_uncond + w * (eps_cond - eps_uncond)
 
 
-def eps_model(model: UNet, labels: torch.Tensor | None = None,
-              guidance: float | None = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def eps_model(model: UNet, labels: torch.Tensor | None = None, guidance: float | None = None) -> EpsModel:
     """Bind labels (B,) and guidance weight ``w`` into a callable ``(x_t, t) -> eps``.
 
     ``labels=None``: unconditional (the "no label" index for conditional models).
-    ``guidance=None`` or 1 with labels: plain conditional prediction; otherwise the
+    ``guidance=None`` or 1 with labels: the plain conditional prediction; otherwise the
     conditional and unconditional predictions come from one doubled batch.
     """
     if labels is None:
         return lambda x_t, t: model(x_t, t)
     if model.num_classes is None:
         raise ValueError("labels were given but the model is unconditional (num_classes=None); "
-                         "train with --conditional or sample without labels")
+                         "train a class-conditional model or sample without labels")
     if guidance is None or guidance == 1:
         return lambda x_t, t: model(x_t, t, labels)
     null = torch.full_like(labels, model.num_classes)
@@ -57,73 +52,65 @@ def eps_model(model: UNet, labels: torch.Tensor | None = None,
     return guided
 
 
-def _image_shape(model: UNet, n: int) -> tuple[int, int, int, int]:
-    return (n, model.in_channels, model.image_size, model.image_size)
+def _steps(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None, guidance: float | None,
+           generator: torch.Generator | None, sampler: Sampler) -> Iterator[dict]:
+    """Draw x_T ~ N(0, I) for n images with ``generator`` and run the reverse process on it."""
+    device = next(model.parameters()).device
+    labels = _check_labels(labels, n, device)
+    x_T = torch.randn((n, model.in_channels, model.image_size, model.image_size), generator=generator,
+                      device=device)
+    return reverse_process(eps_model(model, labels, guidance), diffusion, x_T, sampler, generator)
 
 
 @torch.no_grad()
 def sample(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None = None,
            guidance: float | None = None, generator: torch.Generator | None = None,
-           progress: bool = False, sampler: str = "ddpm", eta: float = 0.0) -> torch.Tensor:
-    """Sample ``n`` images from pure noise over every step of ``diffusion``, T-1 down to 0.
+           sampler: str | Sampler = "ddpm", batch_size: int | None = None,
+           progress: bool = False) -> torch.Tensor:
+    """Sample ``n`` images from pure noise; returns (n, C, H, W) in [-1, 1] on the CPU.
 
-    labels: (n,) LongTensor or None. sampler: "ddpm" or "ddim" (with ``eta``).
-    Returns (n, C, H, W) in [-1, 1], on the model's device. Deterministic for
-    a given ``generator`` (which must live on the model's device).
+    labels: (n,) LongTensor or None (unconditional). sampler: a spec such as "ddpm" or
+    "ddim:25" (:mod:`helpers.samplers`). ``batch_size`` bounds memory (None: one batch);
+    one ``generator`` (on the model's device) runs through every batch, so the result
+    is deterministic for a given generator seed and batch size.
     """
-    device = next(model.parameters()).device
-    labels = _check_labels(labels, n, device)
-    steps = diffusion.p_sample_loop_progressive(eps_model(model, labels, guidance),
-                                                _image_shape(model, n), generator, device,
-                                                sampler=sampler, eta=eta)
-    for out in tqdm(steps, total=diffusion.T, disable=not progress, desc="sampling", unit="step"):
-        pass
-    return out["sample"].clamp(-1, 1)
-
-
-def sample_many(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None = None,
-                guidance: float | None = None, generator: torch.Generator | None = None,
-                batch_size: int = 500, sampler: str = "ddpm", eta: float = 0.0,
-                progress: bool = False) -> torch.Tensor:
-    """:func:`sample` in batches of ``batch_size`` (bounded memory); returns (n, C, H, W) on the CPU.
-
-    labels: (n,) or None. One generator runs through all batches, so the result
-    depends on ``batch_size``.
-    """
-    device = next(model.parameters()).device
+    if n < 1:
+        raise ValueError(f"n must be a positive number of images, got {n}")
+    sampler = parse_sampler(sampler)
+    batch_size = batch_size or n
+    total = -(-n // batch_size) * sampler.chain(diffusion).T
+    bar = progress_bar(total, "sampling", progress)
     chunks = []
-    for lo in tqdm(range(0, n, batch_size), disable=not progress, desc="batches", unit="batch"):
-        part = None if labels is None else torch.as_tensor(labels)[lo:lo + batch_size].to(device)
-        chunks.append(sample(model, diffusion, min(batch_size, n - lo), part, guidance, generator,
-                             sampler=sampler, eta=eta).cpu())
+    for lo in range(0, n, batch_size):
+        part = None if labels is None else torch.as_tensor(labels)[lo:lo + batch_size]
+        for out in _steps(model, diffusion, min(batch_size, n - lo), part, guidance, generator, sampler):
+            bar.update(1)
+        chunks.append(out["sample"].clamp(-1, 1).cpu())
+    bar.close()
     return torch.cat(chunks)
 
 
 @torch.no_grad()
 def trajectory(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None = None,
                guidance: float | None = None, generator: torch.Generator | None = None,
-               every: int = 1, sampler: str = "ddpm", eta: float = 0.0) -> dict[str, torch.Tensor]:
-    """Sample like :func:`sample` but keep every ``every``-th step (and the last).
+               every: int = 1, sampler: str | Sampler = "ddpm") -> dict[str, torch.Tensor]:
+    """Sample like :func:`sample` (one batch) but keep every ``every``-th step, and both ends.
 
-    Returns ``t`` (F,) the model timestep of each frame (for a respaced chain,
-    ``diffusion.timestep_map`` of the step), ``step`` (F,) the step index in
-    ``diffusion`` (equal to ``t`` for the full chain), ``x_t`` (F, n, C, H, W)
-    the noisy images after that step and ``x0`` (F, n, C, H, W) the model's
-    estimate of the clean image at that step. Frames run from the first step
-    (pure noise in, index T-1) to the last (index 0); both ends are always kept.
+    Returns ``t`` (F,) the model timestep of each frame, ``step`` (F,) its index in the
+    sampler's chain (equal to ``t`` for the full chain), ``x_t`` (F, n, C, H, W) the images
+    after that step and ``x0`` (F, n, C, H, W) the model's estimate of the clean image at
+    that step, all on the CPU. Frames run from the first step (pure noise in) to the last.
     """
-    device = next(model.parameters()).device
-    labels = _check_labels(labels, n, device)
-    steps, xs, x0s = [], [], []
-    for out in diffusion.p_sample_loop_progressive(eps_model(model, labels, guidance),
-                                                   _image_shape(model, n), generator, device,
-                                                   sampler=sampler, eta=eta):
-        if out["t"] % every == 0 or out["t"] in (0, diffusion.T - 1):
-            steps.append(out["t"])
+    sampler = parse_sampler(sampler)
+    last = sampler.chain(diffusion).T - 1
+    t, steps, xs, x0s = [], [], [], []
+    for out in _steps(model, diffusion, n, labels, guidance, generator, sampler):
+        if out["step"] % every == 0 or out["step"] in (0, last):
+            t.append(out["t"])
+            steps.append(out["step"])
             xs.append(out["sample"].clamp(-1, 1).cpu())
             x0s.append(out["x0"].cpu())
-    steps = torch.tensor(steps)
-    return {"t": diffusion.timestep_map[steps], "step": steps, "x_t": torch.stack(xs), "x0": torch.stack(x0s)}
+    return {"t": torch.tensor(t), "step": torch.tensor(steps), "x_t": torch.stack(xs), "x0": torch.stack(x0s)}
 
 
 def _check_labels(labels: torch.Tensor | None, n: int, device) -> torch.Tensor | None:
@@ -155,11 +142,11 @@ def parse_labels(spec: str | None, n: int, num_classes: int | None) -> torch.Ten
 def prior_labels(n: int, class_counts: torch.Tensor) -> torch.Tensor:
     """n labels in the proportions of ``class_counts`` (K,), e.g. the training set's class sizes.
 
-    A conditional model asked for ``p(x | y)`` with y drawn from the data's class prior
-    generates ``p(x)``, so these are the labels to use when samples are compared with a
-    real set (FID): balanced labels give MNIST's mix a 10% share of every digit it does
-    not have. Deterministic: each class gets its share rounded by largest remainder, and
-    the classes take turns (0, 1, ..., K-1, 0, 1, ...) until each has its count.
+    A conditional model asked for p(x | y) with y drawn from the data's class prior
+    generates p(x), so these are the labels to use when samples are compared with a
+    real set (FID): balanced labels would give every digit a 10% share that MNIST's mix
+    does not have. Deterministic: each class gets its share rounded by largest remainder,
+    and the classes take turns (0, 1, ..., K-1, 0, 1, ...) until each has its count.
     Returns a LongTensor (n,) of values in 0..K-1.
     """
     counts = torch.as_tensor(class_counts, dtype=torch.float64)
@@ -170,31 +157,7 @@ def prior_labels(n: int, class_counts: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"n must be >= 0, got {n}")
     exact = counts / counts.sum() * n
     share = exact.floor().long()
-    remainder = exact - share
-    share[torch.argsort(remainder, descending=True, stable=True)[:n - int(share.sum())]] += 1
+    share[torch.argsort(exact - share, descending=True, stable=True)[:n - int(share.sum())]] += 1
     rank = torch.cat([torch.arange(int(c)) for c in share])             # place of each label within its class
     labels = torch.repeat_interleave(torch.arange(len(counts)), share)
     return labels[torch.argsort(rank * len(counts) + labels)]
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats -> uint8 0..255, same shape, on the CPU."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-
-
-def save_samples(images: torch.Tensor, labels: torch.Tensor | None, path: str | os.PathLike,
-                 meta: dict | None = None) -> Path:
-    """Write ``{'images': uint8 (N, C, H, W), 'labels': (N,) or None, 'meta'}`` and a PNG grid.
-
-    The PNG goes beside ``path`` with the suffix ``.png``. Returns the .pt path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images8 = to_uint8(images)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"images": images8, "labels": None if labels is None else labels.cpu(),
-                "meta": meta or {}}, tmp)
-    os.replace(tmp, path)
-    nrow = 10 if len(images8) >= 10 else len(images8)
-    torchvision.utils.save_image(images8.float() / 255, path.with_suffix(".png"), nrow=nrow, padding=2)
-    return path

@@ -2,7 +2,7 @@
 
 One training step (Ho et al. 2020, Algorithm 1): take a batch x0, draw t and
 noise, build x_t = q_sample(x0, t, noise), and regress the model's output on
-the noise. For class-conditional models each label is replaced by the "no
+the noise (:func:`noise_prediction_loss`). For class-conditional models each label is replaced by the "no
 label" index with probability ``p_uncond``, so one network also learns the
 unconditional prediction that classifier-free guidance needs.
 
@@ -21,18 +21,39 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config
 from .data import ImageSet, epoch_order
-from .device import make_generator, pick_device
+from .device import make_generator, pick_device, progress_bar
+from .io import load_checkpoint, save_checkpoint
+from .samplers import EpsModel
 from .schedule import Diffusion, diffusion_from_config
 from .unet import UNet, unet_from_config
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite."""
+
+
+def noise_prediction_loss(diffusion: Diffusion, eps_model: EpsModel, x0: torch.Tensor,
+                          generator: torch.Generator | None = None, min_snr_gamma: float | None = None,
+                          t: torch.Tensor | None = None) -> torch.Tensor:
+    """The DDPM objective: mean squared error between true and predicted noise, at a random t per image.
+
+    x0: (B, C, H, W) in [-1, 1]; t: (B,) timesteps to use instead of uniform random ones;
+    returns a scalar. Predicting eps = 0 scores 1.0. ``min_snr_gamma``: weight each image's
+    error by min(SNR_t, gamma) / SNR_t (the min-SNR strategy of Hang et al. 2023, written for
+    eps-prediction), which down-weights the low-noise steps whose eps is hard to predict and
+    matters little; None: the plain mean.
+    """
+    if t is None:
+        t = diffusion.sample_timesteps(x0.shape[0], generator, x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    per_image = (eps_model(diffusion.q_sample(x0, t, noise), t) - noise).square().flatten(1).mean(1)
+    if min_snr_gamma is None:
+        return per_image.mean()
+    snr = diffusion.snr().to(x0.device)[t]
+    return (per_image * snr.clamp(max=min_snr_gamma) / snr).mean()
 
 
 @dataclass
@@ -133,7 +154,7 @@ def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: 
         eps_model = lambda x_t, t: model(x_t, t, y)  # noqa: E731
     else:
         eps_model = lambda x_t, t: model(x_t, t)  # noqa: E731
-    loss = state.diffusion.loss(eps_model, x0, state.generator, cfg.min_snr_gamma)
+    loss = noise_prediction_loss(state.diffusion, eps_model, x0, state.generator, cfg.min_snr_gamma)
     if not torch.isfinite(loss):
         raise TrainingDiverged(
             f"loss became {loss.item()} at step {state.step}; training stopped (weights not saved). "
@@ -150,8 +171,9 @@ def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: 
     return loss.item()
 
 
-def _batch(data: ImageSet, config: Config, step: int, cache: dict, device) -> tuple:
-    """Batch number ``step`` of the run: a pure function of (seed, step), so resume is exact."""
+def batch_at(data: ImageSet, config: Config, step: int, cache: dict, device) -> tuple:
+    """Batch number ``step`` of the run, (x0 (B, C, H, W), y (B,)): a pure function of (seed, step),
+    so resume is exact. ``cache`` (a dict kept by the caller) holds the current epoch's order."""
     per_epoch = max(1, len(data) // config.batch_size)
     epoch, i = divmod(step, per_epoch)
     if cache.get("epoch") != epoch:
@@ -196,36 +218,13 @@ def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
     if sitting_minutes is not None and sitting_minutes <= 0:
         raise ValueError(f"sitting_minutes must be positive, got {sitting_minutes}")
     device = pick_device(device) if not isinstance(device, torch.device) else device
-    if resume and out is not None and os.path.exists(out):
-        ckpt = load_checkpoint(out, map_location=device)
-        config = ckpt["config"].replace(epochs=config.epochs, max_steps=config.max_steps,
-                                        max_minutes=config.max_minutes)
-        state = build_state(config, device)
-        restore_state(state, ckpt)
-    else:
-        state = build_state(config, device)
-    _check_data(config, data)
-    total = planned_steps(config, len(data))
-    bar = tqdm(total=total, initial=state.step, disable=not progress, desc="training", unit="step")
-    sitting_limit = None if sitting_minutes is None else 60 * sitting_minutes
-    cache, last_save, t0 = {}, time.monotonic(), time.monotonic() - state.elapsed_s
-    start = time.monotonic()
+    state = _start(config, out, resume, device)
+    _check_data(state.config, data)
+    total = planned_steps(state.config, len(data))
+    bar = progress_bar(total, "training", progress, initial=state.step)
     try:
-        while not (reason := _stop_reason(config, state, total, time.monotonic() - start, sitting_limit)):
-            frac = max(state.step / total if total else 0.0,
-                       state.elapsed_s / (60 * config.max_minutes) if config.max_minutes else 0.0)
-            x0, y = _batch(data, config, state.step, cache, device)
-            state.losses.append(train_step(state, x0, y, learning_rate(config, state.step, frac)))
-            state.step += 1
-            state.elapsed_s = time.monotonic() - t0
-            bar.update(1)
-            if state.step % 25 == 0:
-                bar.set_postfix(loss=f"{sum(state.losses[-25:]) / 25:.4f}")
-            if callback is not None and state.step % callback_every == 0:
-                callback(state)
-            if out is not None and time.monotonic() - last_save > save_every_s:
-                save_checkpoint(state.to_checkpoint(), out)
-                last_save = time.monotonic()
+        state.stop_reason = _loop(state, data, total, bar, out, callback, callback_every, save_every_s,
+                                  None if sitting_minutes is None else 60 * sitting_minutes)
     except KeyboardInterrupt:
         if out is not None:
             save_checkpoint(state.to_checkpoint(), out)
@@ -233,12 +232,46 @@ def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
         raise
     finally:
         bar.close()
-    state.stop_reason = reason
     if out is not None:
         save_checkpoint(state.to_checkpoint(), out)
     if callback is not None:
         callback(state)
     return state
+
+
+def _start(config: Config, out, resume: bool, device: torch.device) -> TrainState:
+    """A fresh state, or the one saved in ``out`` with this call's budgets when resuming."""
+    if not (resume and out is not None and os.path.exists(out)):
+        return build_state(config, device)
+    ckpt = load_checkpoint(out, map_location=device)
+    state = build_state(ckpt["config"].replace(epochs=config.epochs, max_steps=config.max_steps,
+                                               max_minutes=config.max_minutes), device)
+    restore_state(state, ckpt)
+    return state
+
+
+def _loop(state: TrainState, data: ImageSet, total: int | None, bar, out, callback, callback_every: int,
+          save_every_s: float, sitting_limit_s: float | None) -> str:
+    """Run training steps until a budget or the sitting's limit is reached; returns why it stopped."""
+    config, device, cache = state.config, next(state.model.parameters()).device, {}
+    start = last_save = time.monotonic()
+    t0 = start - state.elapsed_s
+    while not (reason := _stop_reason(config, state, total, time.monotonic() - start, sitting_limit_s)):
+        frac = max(state.step / total if total else 0.0,
+                   state.elapsed_s / (60 * config.max_minutes) if config.max_minutes else 0.0)
+        x0, y = batch_at(data, config, state.step, cache, device)
+        state.losses.append(train_step(state, x0, y, learning_rate(config, state.step, frac)))
+        state.step += 1
+        state.elapsed_s = time.monotonic() - t0
+        bar.update(1)
+        if state.step % 25 == 0:
+            bar.set_postfix(loss=f"{sum(state.losses[-25:]) / 25:.4f}")
+        if callback is not None and state.step % callback_every == 0:
+            callback(state)
+        if out is not None and time.monotonic() - last_save > save_every_s:
+            save_checkpoint(state.to_checkpoint(), out)
+            last_save = time.monotonic()
+    return reason
 
 
 def _check_data(config: Config, data: ImageSet) -> None:

@@ -17,19 +17,10 @@ import math
 from typing import Sequence
 
 import ipywidgets as widgets
-import numpy as np
 import torch
 from PIL import Image as PILImage
 
-from . import sampling
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """One image (C, H, W) in [-1, 1] -> uint8 array (H, W) for C = 1 or (H, W, 3) for C = 3."""
-    if image.ndim != 3 or image.shape[0] not in (1, 3):
-        raise ValueError(f"expected one image of shape (1|3, H, W), got {tuple(image.shape)}")
-    x = sampling.to_uint8(image.detach().float())
-    return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+from .io import to_uint8
 
 
 def png_bytes(image: torch.Tensor, scale: int = 4) -> bytes:
@@ -38,7 +29,10 @@ def png_bytes(image: torch.Tensor, scale: int = 4) -> bytes:
     One channel gives a grayscale PNG (mode 'L'), three channels an RGB PNG.
     Enlarged by nearest-neighbour so pixels stay sharp squares.
     """
-    pil = PILImage.fromarray(to_uint8(image))
+    if image.ndim != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"expected one image of shape (1|3, H, W), got {tuple(image.shape)}")
+    x = to_uint8(image.detach().float())
+    pil = PILImage.fromarray(x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy())
     if scale != 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), PILImage.NEAREST)
     buf = io.BytesIO()

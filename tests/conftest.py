@@ -1,33 +1,12 @@
-"""Shared fixtures: tiny configs, models and data sets that run in milliseconds."""
+"""Shared fixtures: tiny data sets (the tiny configs and models are in tests/tiny.py)."""
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
+import warnings
 
 import pytest
 import torch
 
-from helpers.config import Config
-from helpers.data import ImageSet
-from helpers.unet import unet_from_config
-
-
-def tiny_config(**overrides) -> Config:
-    """A 2-level, 8-channel U-Net over a 10-step chain: fast enough for unit tests."""
-    base = dict(T=10, schedule="linear", base_channels=8, channel_mults=(1, 2), batch_size=16, warmup_steps=2,
-                epochs=None, max_steps=4, seed=0, num_classes=None)
-    base.update(overrides)
-    return Config(**base)
-
-
-def tiny_model(config: Config, seed: int = 0) -> torch.nn.Module:
-    """A tiny U-Net with every weight random (including the zero-initialised output layer)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = unet_from_config(config)
-        torch.nn.init.normal_(model.out[-1].weight, std=0.05)
-    return model.eval()
+from helpers.data import ImageSet, load_images
 
 
 @pytest.fixture
@@ -39,11 +18,9 @@ def tiny_data() -> ImageSet:
     return ImageSet(images, labels, "synthetic", tuple(str(i) for i in range(10)))
 
 
-SCRIPTS = str(Path(__file__).resolve().parents[1] / "scripts")
-
-
-def import_script(name: str):
-    """Import scripts/<name>.py as a module (scripts/ joins sys.path once, not once per call)."""
-    if SCRIPTS not in sys.path:
-        sys.path.insert(0, SCRIPTS)
-    return importlib.import_module(name)
+@pytest.fixture(scope="session")
+def mnist() -> tuple[ImageSet, ImageSet]:
+    """(training, test) MNIST: the full set when DDPM_DATA points at it, else the offline fallback."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # the offline-fallback warning
+        return load_images("mnist", train=True, download=False), load_images("mnist", train=False, download=False)

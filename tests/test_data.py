@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.data import DataFallbackWarning, epoch_order, load_images, network_available, resolve_root
+from helpers.data import DataFallbackWarning, ImageSet, epoch_order, load_images, network_available, resolve_root
 
 SHARED = os.environ.get("DDPM_DATA")
 
@@ -105,3 +105,11 @@ def test_full_mnist_from_ddpm_data():
     assert torch.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     mean_pixel = ((train.images + 1) * 127.5).mean().item()
     assert mean_pixel == pytest.approx(33.32, abs=0.01)
+
+
+def test_is_full_tells_the_whole_split_from_a_part(mnist):
+    train, test = mnist
+    assert train.is_full == (len(train) == 60_000) and test.is_full == (len(test) == 10_000)
+    assert (train.name, train.train, test.train) == ("mnist", True, False)
+    part = ImageSet(test.images[:10], test.labels[:10], test.source, test.class_names, "mnist", False)
+    assert not part.is_full and not ImageSet(test.images, test.labels, "custom", test.class_names).is_full

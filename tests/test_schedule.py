@@ -1,4 +1,4 @@
-"""The schedule against closed forms: betas, alpha_bar, q_sample moments, posterior, x0."""
+"""The schedule against closed forms: betas, alpha_bar, q_sample moments, posterior, x0, respacing."""
 import math
 
 import numpy as np
@@ -18,15 +18,15 @@ def test_linear_betas_match_the_seed():
     assert torch.allclose(betas[1:] - betas[:-1], torch.full((299,), (0.02 - 1e-4) / 299, dtype=torch.float64))
 
 
-def test_scaled_linear_scales_end_points_by_1000_over_T():
-    betas = make_betas("scaled_linear", 250)
+def test_rescaled_linear_scales_end_points_by_1000_over_T():
+    betas = make_betas("rescaled_linear", 250)
     assert betas[0].item() == pytest.approx(4e-4)
     assert betas[-1].item() == pytest.approx(0.08)
 
 
-def test_scaled_linear_refuses_chains_too_short_for_it():
-    with pytest.raises(ValueError, match="scaled_linear needs T > 20"):
-        make_betas("scaled_linear", 20)
+def test_rescaled_linear_refuses_chains_too_short_for_it():
+    with pytest.raises(ValueError, match="rescaled_linear needs T > 20"):
+        make_betas("rescaled_linear", 20)
 
 
 def test_cosine_alpha_bar_follows_its_formula():
@@ -42,7 +42,7 @@ def test_unknown_schedule_is_a_clear_error():
         Diffusion(100, "quadratic")
 
 
-@pytest.mark.parametrize("kind", ["linear", "scaled_linear", "cosine"])
+@pytest.mark.parametrize("kind", ["linear", "rescaled_linear", "cosine"])
 def test_alpha_bar_is_the_product_of_alphas(kind):
     d = Diffusion(300, kind)
     assert torch.allclose(d.alphas, 1 - d.betas)
@@ -55,7 +55,7 @@ def test_signal_left_at_the_last_step():
     betas = np.linspace(1e-4, 0.02, 300)
     assert Diffusion(300, "linear").signal_at_end() == pytest.approx(np.sqrt(np.prod(1 - betas)), rel=1e-5)
     assert Diffusion(300, "linear").signal_at_end() == pytest.approx(0.2192, abs=1e-4)
-    assert Diffusion(300, "scaled_linear").signal_at_end() < 0.01
+    assert Diffusion(300, "rescaled_linear").signal_at_end() < 0.01
     assert Diffusion(1000, "linear").signal_at_end() < 0.01
 
 
@@ -100,25 +100,6 @@ def test_predict_x0_inverts_q_sample():
     assert torch.allclose(d.predict_x0(d.q_sample(x0, t, noise), t, noise), x0, atol=1e-3)
 
 
-def test_reverse_loop_visits_every_step_in_reverse_order():
-    d = Diffusion(12, "linear")
-    seen = []
-    model = lambda x, t: seen.append(t.clone()) or torch.zeros_like(x)  # noqa: E731
-    steps = list(d.p_sample_loop_progressive(model, (2, 1, 4, 4), torch.Generator().manual_seed(0)))
-    assert [s["t"] for s in steps] == list(range(11, -1, -1))
-    assert [int(t[0]) for t in seen] == list(range(11, -1, -1))
-    assert steps[-1]["sample"].shape == (2, 1, 4, 4)
-
-
-def test_last_reverse_step_is_the_posterior_mean():
-    d = Diffusion(10, "linear")
-    model = lambda x, t: torch.zeros_like(x)  # noqa: E731
-    x = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    a = d.p_sample(model, x, 0, torch.Generator().manual_seed(1))["sample"]
-    b = d.p_sample(model, x, 0, torch.Generator().manual_seed(2))["sample"]
-    assert torch.equal(a, b)
-
-
 def test_respaced_chain_keeps_alpha_bar_at_its_timesteps():
     d = Diffusion(300, "linear")
     r = d.respaced(30)
@@ -129,26 +110,19 @@ def test_respaced_chain_keeps_alpha_bar_at_its_timesteps():
         d.respaced(301)
 
 
-def test_loss_of_the_zero_predictor_is_about_one():
+def test_subset_keeps_alpha_bar_at_any_increasing_timesteps():
     d = Diffusion(300, "linear")
-    x0 = torch.zeros(256, 1, 28, 28)
-    loss = d.loss(lambda x, t: torch.zeros_like(x), x0, torch.Generator().manual_seed(0))
-    assert loss.item() == pytest.approx(1.0, abs=0.01)
+    r = d.subset(torch.arange(0, 300, 12))                 # diffusers' "leading" DDIM spacing for 25 steps
+    assert r.T == 25 and r.timestep_map.tolist() == list(range(0, 300, 12))
+    assert torch.allclose(r.alpha_bar, d.alpha_bar[r.timestep_map], rtol=1e-5)
+    assert r.alpha_bar_prev[0] == 1.0                       # the last step lands on the clean image
+    with pytest.raises(ValueError, match="increasing integers in 0..299"):
+        d.subset(torch.tensor([5, 3]))
 
 
-def test_min_snr_weighting_matches_its_formula():
-    """With gamma above every SNR the weights are all 1 (plain loss); with gamma = 1 each image's
-    MSE is scaled by min(SNR, 1) / SNR, computed here by hand from the same t and noise."""
-    d = Diffusion(50, "linear")
-    x0 = torch.rand(64, 1, 28, 28) * 2 - 1
-    zero = lambda x, t: torch.zeros_like(x)  # noqa: E731  MSE is then mean(noise^2) per image
-    plain = d.loss(zero, x0, torch.Generator().manual_seed(3))
-    assert torch.equal(d.loss(zero, x0, torch.Generator().manual_seed(3), float(d.snr().max()) + 1), plain)
-    g = torch.Generator().manual_seed(3)
-    t = d.sample_timesteps(64, g)
-    noise = torch.randn(x0.shape, generator=g)
-    snr = d.snr()[t]
-    expected = (noise.square().flatten(1).mean(1) * snr.clamp(max=1.0) / snr).mean()
-    weighted = d.loss(zero, x0, torch.Generator().manual_seed(3), 1.0)
-    assert weighted.item() == pytest.approx(expected.item(), rel=1e-5)
-    assert weighted < plain          # the low-noise steps (SNR > 1) count less
+def test_predict_eps_inverts_predict_x0():
+    d = Diffusion(300, "rescaled_linear")
+    g = torch.Generator().manual_seed(0)
+    x_t, eps = torch.randn(3, 1, 4, 4, generator=g), torch.randn(3, 1, 4, 4, generator=g)
+    t = torch.tensor([0, 100, 299])
+    assert torch.allclose(d.predict_eps(x_t, t, d.predict_x0(x_t, t, eps)), eps, atol=1e-4)

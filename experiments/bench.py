@@ -1,0 +1,47 @@
+"""``make bench``: the four CPU benchmarks in one run, one JSON line per measurement.
+
+    python -m experiments.bench            # full: about 71 minutes on the idle 2-core CPU
+    python -m experiments.bench --quick    # checks that every benchmark runs (a minute or two; CI)
+
+1. ceiling             matmul ceiling vs one training step of the default configuration
+2. time_to_digits      the default configuration trained for 5, 10 and 15 minutes, 1,000 guided digits each
+3. sampling_speed      DDPM and DDIM 50/25/10 on the 15-minute checkpoint
+4. diffusers_baseline  diffusers' training recipe for the same 15 minutes, scored the same way
+
+Lines go to stdout and to ``--out`` (default ``results/benchmarks/bench.jsonl``). Run on an
+otherwise idle machine: the budgets are wall-clock minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from experiments.common import RESULTS, ROOT
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that every benchmark runs")
+    p.add_argument("--out", default=str(RESULTS / "benchmarks" / "bench.jsonl"))
+    p.add_argument("--save-dir", default=str(ROOT / "checkpoints" / "bench"))
+    p.add_argument("--minutes", type=float, nargs="+", default=[5, 10, 15])
+    args = p.parse_args(argv)
+    q, out, last = ["--quick"] if args.quick else [], ["--out", args.out], max(args.minutes)
+    ckpt = Path(args.save_dir) / ("default_steps3.pt" if args.quick else f"default_minutes{last:g}.pt")
+    runs = [["ceiling", *q, *out],
+            ["time_to_digits", "--minutes", *map(str, args.minutes), "--save-dir", args.save_dir, *q, *out],
+            ["sampling_speed", "--checkpoint", str(ckpt), *q, *out],
+            ["diffusers_baseline", "--minutes", str(last), *q, *out]]
+    failed = []
+    for run in runs:
+        print(f"== python -m experiments.{' '.join(run)}", flush=True)
+        if subprocess.run([sys.executable, "-m", f"experiments.{run[0]}", *run[1:]], cwd=ROOT).returncode:
+            failed.append(run[0])
+    if failed:
+        raise SystemExit(f"benchmarks failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Export the written analysis (notebook 05) to ``report/report.pdf``, without code cells.
+
+    python -m experiments.export_report                 # execute 05 on the committed results, write the PDF
+    python -m experiments.export_report --format html   # no LaTeX needed
+    python -m experiments.export_report --format auto   # PDF where xelatex and pandoc exist, else HTML
+
+``make report`` runs the first form. The PDF goes through nbconvert's LaTeX exporter and
+xelatex; when ``xelatex`` or ``pandoc`` is missing it installs the Debian packages named in
+``TEX_PACKAGES`` with apt-get (root or sudo), or says exactly what to install.
+Widgets cannot be printed: the analysis draws static figures only, and the export fails if a
+widget's text repr would leak into the report.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter, PDFExporter
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "05_analysis.ipynb"
+TEX_PACKAGES = ["pandoc", "texlive-xetex", "texlive-fonts-recommended", "texlive-plain-generic",
+                "texlive-latex-extra"]
+WIDGET_REPRS = ("VBox(children", "HBox(children", "IntSlider(", "Play(", "Image(value")
+
+
+def have_latex() -> bool:
+    """True when nbconvert's PDF route (pandoc + xelatex) can run here."""
+    return shutil.which("xelatex") is not None and shutil.which("pandoc") is not None
+
+
+def install_latex() -> None:
+    """apt-get install the TeX packages, or raise with the command to run by hand."""
+    command = ["apt-get", "install", "-y", "--no-install-recommends", *TEX_PACKAGES]
+    if os.geteuid() != 0:
+        if shutil.which("sudo") is None:
+            raise SystemExit("PDF export needs xelatex and pandoc; install them with:\n  sudo "
+                             + " ".join(command))
+        command = ["sudo", *command]
+    print("installing LaTeX for the PDF export:", " ".join(command), file=sys.stderr)
+    if subprocess.run(command).returncode != 0 or not have_latex():
+        raise SystemExit("could not install xelatex/pandoc; run by hand: " + " ".join(command)
+                         + "\n(or export HTML instead: python -m experiments.export_report --format html)")
+
+
+def executed_notebook(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
+    """Run ``path`` top to bottom in a fresh kernel (working directory: its folder); return it."""
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def export(nb: nbformat.NotebookNode, fmt: str, out_dir: Path, name: str = "report") -> Path:
+    """Write ``nb`` without code cells as ``out_dir/name.pdf`` or ``.html``; returns the path."""
+    exporter = PDFExporter() if fmt == "pdf" else HTMLExporter(embed_images=True)
+    exporter.exclude_input = True            # no code, only prose, printed results and figures
+    exporter.exclude_input_prompt = exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": "DDPM on MNIST: analysis"}})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.{fmt}"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(body if isinstance(body, bytes) else body.encode())
+    tmp.replace(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--format", choices=["pdf", "html", "auto"], default="pdf")
+    parser.add_argument("--out-dir", default=str(ROOT / "report"))
+    parser.add_argument("--no-execute", action="store_true", help="export the notebook's stored outputs as they are")
+    args = parser.parse_args(argv)
+    fmt = args.format
+    if fmt == "auto":
+        fmt = "pdf" if have_latex() else "html"
+    if fmt == "pdf" and not have_latex():
+        install_latex()
+    nb = nbformat.read(NOTEBOOK, as_version=4) if args.no_execute else executed_notebook(NOTEBOOK)
+    for cell in nb.cells:                     # a widget's text fallback must never reach the page
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/plain", "") if "data" in output else output.get("text", "")
+            if any(r in text for r in WIDGET_REPRS):
+                raise SystemExit(f"notebook 05 prints a widget repr ({text[:60]!r}); draw a static figure instead")
+    path = export(nb, fmt, Path(args.out_dir))
+    print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    return path
+
+
+if __name__ == "__main__":
+    main()

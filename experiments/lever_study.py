@@ -1,0 +1,135 @@
+"""The lever study: which training choices buy the most digit quality per CPU minute.
+
+Quality per CPU minute = (steps a configuration runs per CPU minute) x (quality per step).
+The two factors are measured apart, so that a GPU can do the many training runs:
+
+    python -m experiments.lever_study measure             # CPU: steps per minute of every candidate
+    python -m experiments.lever_study run --device cuda   # any device: train each candidate for the
+                                                         # steps it would get in 5 and 15 CPU minutes,
+                                                         # score 1,000 guided digits per w
+
+``measure`` writes ``results/benchmarks/lever_throughput.json`` (steps/min with all cores, this
+machine); ``run`` reads it and calls ``experiments.time_to_digits --steps`` for every (candidate,
+budget), several at once (``--workers``), appending JSON lines to ``--out``. The winner is then
+confirmed on the CPU for real, by wall clock: ``python -m experiments.time_to_digits --minutes 5 10 15``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from experiments.common import RESULTS, ROOT
+from helpers.io import save_json
+
+THROUGHPUT = RESULTS / "benchmarks" / "lever_throughput.json"
+
+# label -> Config overrides, explicit about width and batch so that they do not depend on the
+# defaults: the study started from base 32, mults (1, 2, 2), batch 128 (the default before it;
+# Config() is now its winner, base 16 at batch 64). Every other field is Config()'s.
+OLD = {"base_channels": 32, "channel_mults": (1, 2, 2), "batch_size": 128}
+B16 = {"base_channels": 16, "channel_mults": (1, 2, 4), "batch_size": 128}
+CANDIDATES = {
+    "b32_122_bs128": OLD,
+    "b16_124": B16,
+    "b32_112": {**OLD, "channel_mults": (1, 1, 2)},
+    "b16_122": {**OLD, "base_channels": 16},
+    "b24_124": {**B16, "base_channels": 24},
+    "b16_124_lr4e-3": {**B16, "lr": 4e-3},
+    "b16_124_lr1e-3": {**B16, "lr": 1e-3},
+    "b16_124_ema0.999": {**B16, "ema_decay": 0.999},
+    "b16_124_ema0.99": {**B16, "ema_decay": 0.99},
+    "b16_124_minsnr5": {**B16, "min_snr_gamma": 5.0},
+    "b16_124_cosine": {**B16, "schedule": "cosine"},
+    "b16_124_linear": {**B16, "schedule": "linear"},
+    "b16_124_bs64": {**B16, "batch_size": 64},
+    "b16_124_bs256": {**B16, "batch_size": 256},
+    "b16_124_warmup50": {**B16, "warmup_steps": 50},
+    "b16_124_puncond0.2": {**B16, "p_uncond": 0.2},
+}
+
+
+def measure(steps: int = 30, warmup: int = 5) -> dict:
+    """Training steps per minute of every candidate on this machine's CPU (all cores)."""
+    import torch
+
+    from helpers.config import Config
+    from helpers.data import load_images
+    from helpers.train import batch_at, build_state, learning_rate, train_step  # the loop's own batching
+
+    data = load_images("mnist", train=True)
+    out = {"threads": torch.get_num_threads(), "steps_per_min": {}}
+    for label, over in CANDIDATES.items():
+        config = Config(**over)
+        state = build_state(config, torch.device("cpu"))
+        cache = {}
+        for i in range(warmup + steps):
+            if i == warmup:
+                start = time.perf_counter()
+            x0, y = batch_at(data, config, i, cache, "cpu")
+            train_step(state, x0, y, learning_rate(config, i, 0.0))
+        spm = 60 * steps / (time.perf_counter() - start)
+        out["steps_per_min"][label] = round(spm, 1)
+        print(f"{label:>20}: {spm:6.1f} steps/min, {spm * config.batch_size / 60:6.1f} images/s", flush=True)
+    return out
+
+
+def compute_key(over: dict) -> tuple:
+    """The fields that change the cost of a step: candidates equal in these share one throughput."""
+    return tuple((k, over.get(k)) for k in ("base_channels", "channel_mults", "batch_size"))
+
+
+def steps_per_minute(measured: dict) -> dict:
+    """Per candidate, the median steps/min over the candidates that cost the same per step
+    (a learning rate does not change the speed; timing noise between them does)."""
+    groups: dict = {}
+    for label, over in CANDIDATES.items():
+        groups.setdefault(compute_key(over), []).append(measured[label])
+    return {label: sorted(groups[compute_key(over)])[len(groups[compute_key(over)]) // 2]
+            for label, over in CANDIDATES.items()}
+
+
+def run(args) -> None:
+    spm = steps_per_minute(json.loads(THROUGHPUT.read_text())["steps_per_min"])
+    jobs = []
+    for label in args.only or CANDIDATES:
+        for minutes in args.minutes:
+            steps = max(1, round(spm[label] * minutes))
+            cmd = [sys.executable, "-m", "experiments.time_to_digits", "--steps", str(steps), "--device", args.device,
+                   "--label", f"{label}@{minutes:g}cpu-min", "--n", str(args.n), "--out", args.out,
+                   "--guidance", *[str(w) for w in args.guidance], "--threads", "2"]
+            for k, v in CANDIDATES[label].items():
+                cmd += [f"--{k.replace('_', '-')}", ",".join(map(str, v)) if isinstance(v, tuple) else str(v)]
+            jobs.append(cmd)
+    jobs.sort(key=lambda c: -int(c[c.index("--steps") + 1]))     # longest first
+    with ThreadPoolExecutor(args.workers) as pool:
+        for cmd, rc in zip(jobs, pool.map(lambda c: subprocess.run(c, cwd=ROOT).returncode, jobs)):
+            if rc:
+                print(f"FAILED ({rc}): {' '.join(cmd)}", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    sub.add_parser("measure", help="CPU steps per minute of every candidate")
+    r = sub.add_parser("run", help="train and score every candidate at its CPU-minute step budgets")
+    r.add_argument("--device", default="cuda")
+    r.add_argument("--minutes", type=float, nargs="+", default=[5, 15])
+    r.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 3.0])
+    r.add_argument("--n", type=int, default=1000)
+    r.add_argument("--workers", type=int, default=4)
+    r.add_argument("--only", nargs="+", choices=sorted(CANDIDATES))
+    r.add_argument("--out", default=str(RESULTS / "benchmarks" / "lever_study.jsonl"))
+    args = p.parse_args()
+    if args.what == "measure":
+        result = measure()
+        save_json(result, THROUGHPUT)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()

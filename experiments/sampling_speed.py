@@ -1,0 +1,50 @@
+"""Sampling speed: images per second of DDPM over every step and of DDIM over 50, 25 and 10 steps, with quality.
+
+    python -m experiments.sampling_speed                                  # models/ddpm_reference.pt
+    python -m experiments.sampling_speed --checkpoint checkpoints/bench/default_minutes15.pt
+    python -m experiments.sampling_speed --quick                          # checks that it runs (CI)
+
+Each sampler draws ``--n`` class-balanced digits with classifier-free guidance ``w`` (one
+doubled batch per step, so a step costs two forward passes per image), timed from noise to
+images on this machine, then scored (accuracy, share recognisable, FID next to the floor
+at the same n). One JSON line per sampler, with its speed-up over the first one.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from experiments.common import REFERENCE, emit, load_judge, provenance, quick, sample_and_score, set_threads, summary
+from helpers.io import load_model
+from helpers.samplers import parse_sampler
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=str(REFERENCE))
+    p.add_argument("--samplers", type=parse_sampler, nargs="+",
+                   default=[parse_sampler(s) for s in ("ddpm", "ddim:50", "ddim:25", "ddim:10")])
+    p.add_argument("--n", type=int, default=1000, help="samples per sampler")
+    p.add_argument("--n-first", type=int, help="samples for the first (slowest) sampler (default: --n)")
+    p.add_argument("--guidance", type=float, default=2.0)
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument("--out", help="also append the JSON lines to this .jsonl file")
+    p.add_argument("--quick", action="store_true", help="tiny sample counts: checks that it runs")
+    args = p.parse_args(argv)
+    threads = set_threads(args.threads)
+    model, diffusion, _ = load_model(args.checkpoint)
+    classifier, real = load_judge("cpu", need_full=False)
+    records = []
+    for i, sampler in enumerate(args.samplers):
+        n = 10 if args.quick or quick(argv) else (args.n_first or args.n) if i == 0 else args.n
+        s = summary(sample_and_score(model, diffusion, classifier, real, n, args.guidance, sampler, labels="balanced"))
+        first = records[0]["images_per_s"] if records else s["images_per_s"]
+        records.append(emit({"benchmark": "sampling_speed", "checkpoint": Path(args.checkpoint).name,
+                             "checkpoint_T": diffusion.T, **s, "threads": threads,
+                             "speedup_over_first": round(s["images_per_s"] / first, 2),
+                             **provenance("sampling_speed", argv, "cpu")}, args.out))
+    return records
+
+
+if __name__ == "__main__":
+    main()

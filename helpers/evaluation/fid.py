@@ -1,0 +1,158 @@
+"""FID and KID on the digit classifier's features, each next to its floor.
+
+Both are computed by torchmetrics on the classifier's 128 penultimate features (Inception
+features, the usual choice, are trained on colour photographs: wrong for digits) against
+the real test set. Each comes with its **floor**: the same metric for as many real
+*training* images as there are samples. FID is biased upwards at small sample counts, so
+only the ratio to the floor means anything; real images score at the floor.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+from torch import nn
+
+from ..data import ImageSet, load_images
+from .classifier import DigitClassifier
+from .metrics import as_float_images
+
+KID_SUBSET_SIZE = 1000   # torchmetrics' default; smaller when there are fewer images
+KID_SUBSETS = 100
+
+
+class ClassifierFeatures(nn.Module):
+    """The classifier's penultimate layer as a torchmetrics feature extractor.
+
+    images (N, 1, 28, 28), uint8 or float in [-1, 1] -> features (N, 128) float32.
+    Stays in eval mode whatever ``train()`` is called with (BatchNorm must not update).
+    FID and KID each call it on the same batch in turn, so it remembers the last
+    batch (the same tensor object, unmodified) and its features: half the work.
+    """
+
+    def __init__(self, classifier: DigitClassifier):
+        super().__init__()
+        self.classifier = classifier.eval()
+        self.num_features = classifier.num_features
+        self._last: tuple | None = None          # (input tensor, its version, features)
+
+    def train(self, mode: bool = True) -> "ClassifierFeatures":
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (N, 1, 28, 28), uint8 or float in [-1, 1] -> features (N, 128) on the classifier's device."""
+        if self._last is not None and self._last[0] is images and self._last[1] == images._version:
+            return self._last[2]
+        device = next(self.classifier.parameters()).device
+        features = self.classifier.features(as_float_images(images).to(device))
+        self._last = (images, images._version, features)
+        return features
+
+    def __deepcopy__(self, memo: dict) -> "ClassifierFeatures":
+        return self                              # metric.clone() shares the extractor, not a copy
+
+
+def _seed_from(generator: torch.Generator | None) -> int:
+    """A seed drawn from ``generator`` (fresh entropy when None)."""
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
+
+
+def _kid_subset_size(n_real: int, n_fake: int) -> int:
+    return min(KID_SUBSET_SIZE, n_real, n_fake)
+
+
+def _update(metrics: tuple, images: torch.Tensor, real: bool, batch_size: int = 1000) -> None:
+    """Feed ``images`` to every metric, batch by batch (each batch to all metrics in turn)."""
+    for lo in range(0, len(images), batch_size):
+        batch = images[lo:lo + batch_size]
+        for metric in metrics:
+            metric.update(batch.to(metric.device), real=real)
+
+
+def real_metrics(classifier: DigitClassifier, real: torch.Tensor, subsets: int = KID_SUBSETS) -> tuple:
+    """torchmetrics FID and KID objects that already hold the features of ``real`` (N, 1, 28, 28).
+
+    Clone them (``metric.clone()``) for each comparison; the KID subset size is set per call.
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    features = ClassifierFeatures(classifier)
+    with warnings.catch_warnings():     # KID warns that it keeps all features: 5 MB for 10,000 here
+        warnings.simplefilter("ignore", UserWarning)
+        fid = FrechetInceptionDistance(feature=features, reset_real_features=False)
+        kid = KernelInceptionDistance(feature=features, subsets=subsets, reset_real_features=False)
+    device = next(classifier.parameters()).device       # the metrics live where the classifier does
+    fid, kid = fid.to(device), kid.to(device)
+    _update((fid, kid), real, real=True)
+    return fid, kid
+
+
+def distances(fid_real, kid_real, fake: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+    """FID and KID (mean, std over subsets) of ``fake`` (N, 1, 28, 28) against the real features
+    held by ``fid_real``/``kid_real`` (from :func:`real_metrics`). KID's random subsets follow
+    ``generator``; the global RNG is left untouched."""
+    if len(fake) < 2:
+        raise ValueError(f"FID and KID need at least 2 images, got {len(fake)}")
+    fid, kid = fid_real.clone(), kid_real.clone()
+    _update((fid, kid), fake, real=False)
+    n_real = sum(len(f) for f in kid.real_features)
+    kid.subset_size = _kid_subset_size(n_real, len(fake))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_seed_from(generator))            # torchmetrics draws subsets globally
+        kid_mean, kid_std = kid.compute()
+    return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std),
+            "kid_subset_size": kid.subset_size}
+
+
+class RealImages:
+    """Real images to compare samples with: ``test`` (the set FID/KID measure against) and
+    ``train`` (the pool the floor draws from), with their features and floors cached in memory.
+
+    The floor for ``n`` samples is FID/KID of ``n`` training digits (chosen with a
+    ``torch.Generator`` seeded by ``seed``) against the same test set.
+    """
+
+    def __init__(self, classifier: DigitClassifier, test: ImageSet, train: ImageSet,
+                 kid_subsets: int = KID_SUBSETS):
+        self.classifier, self.test, self.train = classifier, test, train
+        self.kid_subsets = kid_subsets
+        self._metrics: tuple | None = None
+        self._floors: dict[tuple[int, int], dict] = {}
+
+    def metrics(self) -> tuple:
+        """(FID, KID) torchmetrics objects holding the test set's features (built once)."""
+        if self._metrics is None:
+            self._metrics = real_metrics(self.classifier, self.test.images, self.kid_subsets)
+        return self._metrics
+
+    def distances(self, images: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        """FID/KID of images (N, 1, 28, 28), uint8 or [-1, 1], against the test set."""
+        return distances(*self.metrics(), as_float_images(images), generator)
+
+    def floor(self, n: int, seed: int = 0) -> dict:
+        """FID/KID of ``n`` training digits against the test set (fewer if the pool is smaller)."""
+        key = (n, seed)
+        if key not in self._floors:
+            g = torch.Generator().manual_seed(seed)
+            pick = torch.randperm(len(self.train), generator=g)[:n]
+            self._floors[key] = {**self.distances(self.train.images[pick], g), "n": len(pick)}
+        return self._floors[key]
+
+    @property
+    def is_full(self) -> bool:
+        """True when both sets are the whole splits of their data set (an honest floor)."""
+        return self.test.is_full and self.train.is_full
+
+    def describe(self) -> dict:
+        """Where the real images came from, for a results file."""
+        return {"test": self.test.source, "test_images": len(self.test), "floor_pool": self.train.source}
+
+
+def load_real_images(classifier: DigitClassifier, root: str | os.PathLike | None = None,
+                     dataset: str = "mnist") -> RealImages:
+    """:class:`RealImages` of ``dataset`` from :func:`helpers.data.load_images` (full or fallback)."""
+    return RealImages(classifier, load_images(dataset, train=False, root=root),
+                      load_images(dataset, train=True, root=root))

@@ -1,0 +1,179 @@
+"""Files: the one atomic writer, checkpoints, samples files (both halves) and results files.
+
+Everything the course writes goes through :func:`atomic_write`: a temporary file in the
+same folder, then a rename, so a crash mid-write leaves the previous file intact.
+
+- A **checkpoint** is a dict saved with ``torch.save``: ``format`` (an int, bumped on
+  changes), ``config`` (Config.to_dict()), ``model`` and ``ema`` (state dicts),
+  ``optimizer``, ``step``, ``elapsed_s``, ``losses`` and ``rng`` (what resuming needs).
+- A **samples file** is ``{'images': uint8 (N, C, H, W), 'labels': (N,) or None, 'meta': dict}``
+  with a PNG preview of its first 100 images beside it.
+- A **results file** is JSON: one object of named parts (:func:`update_json`) or one record
+  per line (:func:`append_jsonl`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torchvision
+
+from .config import Config
+from .schedule import Diffusion, diffusion_from_config
+from .unet import UNet, unet_from_config
+
+FORMAT = 1
+REQUIRED = ("format", "config", "model")
+PREVIEW = 100          # images in the PNG beside a samples file, 10 per row
+
+
+class CheckpointError(RuntimeError):
+    """A file is missing, unreadable or not what was expected; the message is one line."""
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The folder is created if needed; the temporary file never outlives the call.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_json(obj, path: str | os.PathLike) -> Path:
+    """Write ``obj`` as indented JSON, atomically; returns the path."""
+    text = json.dumps(obj, indent=1, default=float) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def update_json(path: str | os.PathLike, key: str, value) -> Path:
+    """Set part ``key`` of the JSON object in ``path`` (created if missing) to ``value``, atomically."""
+    path = Path(path)
+    everything = json.loads(path.read_text()) if path.exists() else {}
+    everything[key] = value
+    return save_json(everything, path)
+
+
+def append_jsonl(record: dict, path: str | os.PathLike) -> Path:
+    """Append ``record`` as one JSON line to ``path`` (created if missing), atomically."""
+    path = Path(path)
+    before = path.read_text() if path.exists() else ""
+    return atomic_write(path, lambda tmp: tmp.write_text(before + json.dumps(record, default=float) + "\n"))
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """Write the checkpoint dict ``state`` (see the module docstring) atomically; returns the path."""
+    return atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+
+
+def read_torch_file(path: str | os.PathLike, what: str = "checkpoint", hint: str = "",
+                    map_location: str | torch.device = "cpu"):
+    """``torch.load(path, weights_only=True)``, or a one-line :class:`CheckpointError`.
+
+    what: how to name the file in the message ("checkpoint", "samples file", ...);
+    hint: appended to the "does not exist" message (e.g. how to make one).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} {path} does not exist{hint}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = "torch cannot read it" if first.startswith("Weights only load failed") else first
+        raise CheckpointError(f"{what} {path} is corrupt or not a torch file ({first[:200]})") from None
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint dict with its ``config`` as a :class:`Config`; errors name the file and problem."""
+    path = Path(path)
+    state = read_torch_file(path, "checkpoint", map_location=map_location)
+    if not isinstance(state, dict) or any(k not in state for k in REQUIRED):
+        raise CheckpointError(f"checkpoint {path} lacks the keys {list(REQUIRED)}; was it written "
+                              "by helpers.io.save_checkpoint?")
+    if state["format"] > FORMAT:
+        raise CheckpointError(f"checkpoint {path} has format {state['format']}, newer than this "
+                              f"code ({FORMAT}); update the repository")
+    try:
+        state["config"] = Config.from_dict(state["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} has an invalid config: {e}") from None
+    return state
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
+               use_ema: bool = True) -> tuple[UNet, Diffusion, Config]:
+    """Rebuild the model and schedule stored in ``path``; EMA weights when present and ``use_ema``.
+
+    Returns (model in eval mode on ``device``, diffusion, config).
+    """
+    state = load_checkpoint(path, map_location=device)
+    config = state["config"]
+    model = unet_from_config(config).to(device, memory_format=torch.channels_last)  # as in training
+    weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint {path} does not match its own config "
+                              f"({str(e).splitlines()[0][:200]})") from None
+    return model.eval(), diffusion_from_config(config), config
+
+
+def first_existing(*paths: str | os.PathLike | None) -> Path | None:
+    """The first of ``paths`` that is a file (e.g. your own checkpoint, then the reference), else None."""
+    return next((Path(p) for p in paths if p is not None and Path(p).is_file()), None)
+
+
+def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Copy ``src`` without optimiser and random state (for sharing; it can no longer resume).
+
+    Keeps config, weights, EMA weights, step, elapsed time and the loss history; ``extra``
+    entries (e.g. provenance) are added. Returns ``dst``.
+    """
+    state = load_checkpoint(src)
+    keep = {k: state[k] for k in ("model", "ema", "step", "elapsed_s", "losses") if k in state}
+    return save_checkpoint({**keep, "config": state["config"].to_dict(), **(extra or {})}, dst)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8 0..255, same shape, on the CPU."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+
+
+def save_samples(images: torch.Tensor, labels: torch.Tensor | None, path: str | os.PathLike,
+                 meta: dict | None = None) -> Path:
+    """Write a samples file (images (N, C, H, W) in [-1, 1], labels (N,) or None) and its PNG preview.
+
+    The preview, ``path`` with the suffix ``.png``, shows the first 100 images, 10 per row.
+    Returns the .pt path.
+    """
+    images8 = to_uint8(images)
+    data = {"images": images8, "labels": None if labels is None else labels.cpu(), "meta": meta or {}}
+    path = atomic_write(path, lambda tmp: torch.save(data, tmp))
+    preview = images8[:PREVIEW].float() / 255
+    atomic_write(path.with_suffix(".png"), lambda tmp: torchvision.utils.save_image(
+        preview, tmp, nrow=min(10, len(preview)), padding=2, format="png"))
+    return path
+
+
+def load_samples(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """Read a samples file: (images uint8 (N, C, H, W), labels (N,) or None, meta dict).
+
+    Raises :class:`CheckpointError` (missing, unreadable or not a samples file), naming the file.
+    """
+    data = read_torch_file(path, "samples file")
+    if not isinstance(data, dict) or not isinstance(data.get("images"), torch.Tensor) \
+            or data["images"].dtype != torch.uint8 or data["images"].ndim != 4:
+        raise CheckpointError(f"{path} is not a samples file: expected a dict with 'images' (uint8, "
+                              "N x C x H x W) and 'labels', as written by 'python -m helpers sample'")
+    return data["images"], data.get("labels"), dict(data.get("meta") or {})

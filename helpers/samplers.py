@@ -1,0 +1,129 @@
+"""Reverse steps x_t -> x_{t-1}: DDPM (ancestral) and DDIM, and the loop that runs them.
+
+A sampler is written as a spec, one grammar everywhere (command line, experiments, notebooks):
+
+    ddpm          ancestral sampling (Ho et al. 2020) over every step of the chain
+    ddpm:50       the same over 50 evenly spaced timesteps (a respaced chain)
+    ddim:25       DDIM (Song et al. 2021) over 25 steps with eta = 0: deterministic
+    ddim:25:0.5   DDIM with eta = 0.5 (eta = 1 makes it the DDPM step)
+
+Both steps begin alike (:func:`denoise`, the one place the model is called): the model
+predicts the noise eps in x_t, which gives an estimate of the clean image,
+x0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), clipped to [-1, 1]. DDPM then
+draws x_{t-1} from the posterior q(x_{t-1} | x_t, x0); DDIM moves to the previous noise
+level along the same eps, adding eta-scaled noise. Steps are indices of the chain
+(``T-1`` down to 0); the model sees ``chain.timestep_map`` of them.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+
+from .schedule import Diffusion, extract
+
+EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (x_t (B,C,H,W), t (B,)) -> eps
+
+
+def denoise(eps_model: EpsModel, chain: Diffusion, x_t: torch.Tensor,
+            i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's noise estimate at step ``i`` and the clean image it implies, both (B, C, H, W).
+
+    Returns (eps, x0) with x0 = predict_x0(x_t, i, eps) clipped to [-1, 1].
+    """
+    step = torch.full((x_t.shape[0],), i, device=x_t.device, dtype=torch.long)
+    eps = eps_model(x_t, chain.timestep_map.to(x_t.device)[step])
+    return eps, chain.predict_x0(x_t, step, eps).clamp(-1, 1)
+
+
+def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def ddpm_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
+              generator: torch.Generator | None = None, eta: float = 0.0) -> torch.Tensor:
+    """x_{i-1} ~ q(x_{i-1} | x_i, x0) = N(c0 x0 + ct x_t, beta tilde I); no noise at i = 0.
+
+    x_t, x0: (B, C, H, W); i: step index. ``eta`` is not used (the variance is the schedule's).
+    """
+    mean, variance = chain.q_posterior(x0, x_t, torch.full((x_t.shape[0],), i, device=x_t.device))
+    return mean + variance.sqrt() * _noise_like(x_t, generator) if i > 0 else mean
+
+
+def ddim_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
+              generator: torch.Generator | None = None, eta: float = 0.0) -> torch.Tensor:
+    """One DDIM step (Song et al. 2021, eq. 12), with a = alpha_bar[i], a' = alpha_bar_prev[i]:
+
+        eps'    = (x_t - sqrt(a) x0) / sqrt(1 - a)          (the noise consistent with the clipped x0)
+        sigma   = eta * sqrt((1 - a') / (1 - a) * (1 - a / a'))
+        x_{i-1} = sqrt(a') x0 + sqrt(1 - a' - sigma^2) eps' + sigma z
+
+    eta = 0 is deterministic; eta = 1 makes sigma^2 the posterior variance: the DDPM step.
+    """
+    step = torch.full((x_t.shape[0],), i, device=x_t.device, dtype=torch.long)
+    a, a_prev = extract(chain.alpha_bar, step, x_t.ndim), extract(chain.alpha_bar_prev, step, x_t.ndim)
+    eps = chain.predict_eps(x_t, step, x0)
+    sigma = eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)).sqrt()
+    x_prev = a_prev.sqrt() * x0 + (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps
+    return x_prev + sigma * _noise_like(x_t, generator) if i > 0 and eta > 0 else x_prev
+
+
+STEPS = {"ddpm": ddpm_step, "ddim": ddim_step}     # the sampler registry: name -> reverse step
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A reverse step from :data:`STEPS` run over ``steps`` timesteps (None: every one) with ``eta``."""
+
+    name: str = "ddpm"
+    steps: int | None = None
+    eta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in STEPS:
+            raise ValueError(f"unknown sampler {self.name!r}; expected one of {sorted(STEPS)}")
+        if self.steps is not None and self.steps < 2:
+            raise ValueError(f"a sampler needs at least 2 steps, got {self.steps}")
+        if self.name == "ddpm" and self.eta != 0:
+            raise ValueError("eta only applies to the DDIM sampler (DDPM's noise is fixed by the schedule)")
+        if not 0 <= self.eta <= 1:
+            raise ValueError(f"eta must be in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like), got {self.eta}")
+
+    def __str__(self) -> str:
+        return ":".join([self.name] + ([str(self.steps)] if self.steps else [])
+                        + ([f"{self.eta:g}"] if self.eta else []))
+
+    def chain(self, diffusion: Diffusion) -> Diffusion:
+        """The chain this sampler walks: ``diffusion`` respaced to ``steps`` (or all of it)."""
+        return diffusion.respaced(self.steps) if self.steps else diffusion
+
+
+def parse_sampler(spec: str | Sampler) -> Sampler:
+    """'ddpm', 'ddpm:50', 'ddim:25' or 'ddim:25:0.5' (see the module docstring) -> :class:`Sampler`."""
+    if isinstance(spec, Sampler):
+        return spec
+    match = re.fullmatch(r"(ddpm|ddim)(?::([0-9]+))?(?::([0-9]*\.?[0-9]+))?", str(spec).strip())
+    if not match or (match[3] and match[1] != "ddim") or (match[3] and not match[2]):
+        raise ValueError(f"a sampler is written ddpm, ddpm:STEPS, ddim:STEPS or ddim:STEPS:ETA "
+                         f"(e.g. ddim:25 or ddim:50:0.5); got {spec!r}")
+    return Sampler(match[1], int(match[2]) if match[2] else None, float(match[3] or 0))
+
+
+def reverse_process(eps_model: EpsModel, diffusion: Diffusion, x_T: torch.Tensor,
+                    sampler: str | Sampler = "ddpm",
+                    generator: torch.Generator | None = None) -> Iterator[dict]:
+    """Denoise ``x_T`` (B, C, H, W) step by step; yields after every step, noisiest first.
+
+    Each dict has ``step`` (index in the sampler's chain, T'-1 down to 0), ``t`` (the model
+    timestep of that step), ``sample`` (the image after the step) and ``x0`` (the estimate
+    of the clean image made at that step).
+    """
+    sampler = parse_sampler(sampler)
+    chain, step_fn, x = sampler.chain(diffusion), STEPS[sampler.name], x_T
+    for i in reversed(range(chain.T)):
+        with torch.no_grad():
+            _, x0 = denoise(eps_model, chain, x, i)
+            x = step_fn(chain, i, x, x0, generator, sampler.eta)
+        yield {"step": i, "t": int(chain.timestep_map[i]), "sample": x, "x0": x0}

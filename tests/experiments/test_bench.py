@@ -1,0 +1,73 @@
+"""make bench's quick mode: every benchmark runs end to end and prints well-formed figures.
+
+The figures of a quick run mean nothing (3 training steps, 10-20 samples); what is checked is
+that each benchmark trains, samples, scores and reports what it promises, with sane values.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments.common import ROOT
+from experiments.summarize import tables
+from helpers.config import Config
+
+
+def run(module: str, tmp_path: Path, *args: str) -> list[dict]:
+    out = tmp_path / "bench.jsonl"
+    proc = subprocess.run([sys.executable, "-m", f"experiments.{module}", "--quick", "--out", str(out), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_ceiling(tmp_path):
+    (r,) = run("ceiling", tmp_path)
+    assert r["matmul_gflops"] > 0 and r["step_gflop"] > 0
+    assert r["achieved_gflops"] == pytest.approx(r["step_gflop"] / (r["step_ms"] / 1000), rel=0.01)
+    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], abs=0.002)
+    assert r["ceiling_images_per_s"] > 0 and r["levers"]["bf16_autocast"] is False and "bf16_matmul_gflops" not in r
+
+
+def test_ceiling_bf16_lever(tmp_path):
+    (r,) = run("ceiling", tmp_path, "--bf16")
+    assert r["levers"]["bf16_autocast"] is True and r["bf16_matmul_gflops"] > 0
+    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], abs=0.002)
+
+
+def test_time_to_digits_then_sampling_speed(tmp_path):
+    scored = run("time_to_digits", tmp_path, "--save-dir", str(tmp_path))
+    assert [r["guidance"] for r in scored] == [1.5, 2.0, 3.0]          # one line per guidance weight
+    for r in scored:
+        assert r["budget"] == {"steps": 3} and r["train_steps"] == 3 and r["n"] == 20
+        for key in ("accuracy", "recognisable"):
+            assert 0.0 <= r[key] <= 1.0
+        assert r["fid"] > 0 and r["fid_over_floor"] == pytest.approx(r["fid"] / r["floor_fid"], abs=0.01)
+    ckpt = tmp_path / "default_steps3.pt"
+    assert ckpt.exists()
+    (tmp_path / "bench.jsonl").unlink()
+    rows = run("sampling_speed", tmp_path, "--checkpoint", str(ckpt), "--samplers", "ddpm", "ddim:10")
+    assert [(x["sampler"], x["sampler_steps"]) for x in rows] == [("ddpm", 300), ("ddim", 10)]
+    assert rows[0]["speedup_over_first"] == 1.0 and rows[1]["speedup_over_first"] > 1.0
+    assert rows[0]["command"].startswith("python -m experiments.sampling_speed --quick --out")
+    table = tables(scored + rows).splitlines()                       # what RESULTS.md quotes
+    assert table[0] == "**time_to_digits**" and sum(line.startswith("| default | 3 steps |") for line in table) == 3
+    assert any(line.startswith("| default_steps3.pt | ddim | 10 | 10 |") for line in table)
+
+
+def test_diffusers_baseline(tmp_path):
+    (r,) = run("diffusers_baseline", tmp_path)
+    assert r["benchmark"] == "diffusers_baseline" and r["train_steps"] >= 25 and r["parameters"] > 100_000
+    assert 0.0 <= r["accuracy"] <= 1.0 and r["fid"] > 0 and r["batch_size"] == Config().batch_size
+    table = tables([r]).splitlines()
+    assert table[0] == "**diffusers_baseline**" and table[-1].startswith(f"| {r['diffusers']} | 0.05 min |")
+
+
+def test_config_flags_reach_the_benchmark(tmp_path):
+    (r,) = run("ceiling", tmp_path, "--base-channels", "8", "--channel-mults", "1,2")
+    assert r["overrides"] == {"base_channels": 8, "channel_mults": [1, 2]}
+    proc = subprocess.run([sys.executable, "-m", "experiments.time_to_digits", "--quick", "--widht", "3"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode != 0 and "unrecognized arguments: --widht 3" in proc.stderr
