@@ -76,7 +76,68 @@ def sample(model: UNet2DModel, train_sched: DDPMScheduler, labels: torch.Tensor,
     return torch.cat(out)
 
 
-def main(argv: list[str] | None = None) -> None:
+class Recipe:
+    """diffusers' training example, one optimiser step at a time, on the course's data order and batch."""
+
+    def __init__(self, model: UNet2DModel, data, batch_size: int, lr: float, seed: int):
+        self.model, self.data, self.batch_size, self.seed = model.train(), data, batch_size, seed
+        self.sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", prediction_type="epsilon")
+        self.opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.95, 0.999), weight_decay=1e-6, eps=1e-8)
+        self.ema = EMAModel(model.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0, power=3 / 4)
+        self.g, self.per_epoch = torch.Generator().manual_seed(seed), len(data) // batch_size
+
+    def step(self, i: int, lr_sched) -> float:
+        """Optimiser step ``i``: batch, noise, loss, AdamW, learning-rate step, EMA; returns the loss."""
+        order = epoch_order(len(self.data), self.seed, i // self.per_epoch)
+        idx = order[(i % self.per_epoch) * self.batch_size:(i % self.per_epoch + 1) * self.batch_size]
+        x0, y = self.data.images[idx], drop_labels(self.data.labels[idx], 0.1, NULL, self.g)
+        noise = torch.randn(x0.shape, generator=self.g)
+        t = torch.randint(0, self.sched.config.num_train_timesteps, (len(x0),), generator=self.g)
+        pred = self.model(self.sched.add_noise(x0, noise, t), t, class_labels=y).sample
+        loss = torch.nn.functional.mse_loss(pred, noise)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)    # the example clips at 1.0 too
+        self.opt.step()
+        if lr_sched is not None:
+            lr_sched.step()
+        self.ema.step(self.model.parameters())
+        return loss.item()
+
+    def plan(self, now: int, seconds_per_step: float, seconds_left: float):
+        """diffusers' cosine schedule planned for the steps that fit ``seconds_left``, caught up to step ``now``."""
+        planned = max(now + 1, now + int(seconds_left / seconds_per_step))
+        sched = get_scheduler("cosine", optimizer=self.opt, num_warmup_steps=500, num_training_steps=planned)
+        with warnings.catch_warnings():       # stepping the new schedule to where training is, on purpose
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
+            for _ in range(now):
+                sched.step()
+        return sched, planned
+
+
+def train_for(recipe: Recipe, budget_s: float) -> dict:
+    """Train for ``budget_s`` wall-clock seconds, re-planning the schedule as the docstring says."""
+    start = time.perf_counter()
+    losses = [recipe.step(i, None) for i in range(5)]        # untimed: they pay one-off costs
+    probe = time.perf_counter()
+    losses += [recipe.step(i, None) for i in range(5, 25)]
+    last = (time.perf_counter(), 25)
+    lr_sched, planned = recipe.plan(25, (last[0] - probe) / 20, budget_s - (last[0] - start))
+    replans, i = [0.25, 0.5, 0.75, 0.9], 25
+    while time.perf_counter() - start < budget_s and i < planned:
+        losses.append(recipe.step(i, lr_sched))
+        i += 1
+        if replans and time.perf_counter() - start > replans[0] * budget_s:
+            now = time.perf_counter()
+            lr_sched, planned = recipe.plan(i, (now - last[0]) / max(1, i - last[1]), budget_s - (now - start))
+            last = (time.perf_counter(), i)
+            replans.pop(0)
+    recipe.ema.copy_to(recipe.model.parameters())
+    return {"train_s": round(time.perf_counter() - start, 1), "train_steps": i, "planned_steps": planned,
+            "final_loss_mean_50": round(sum(losses[-50:]) / len(losses[-50:]), 4)}
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=15.0, help="wall-clock training budget")
     p.add_argument("--channels", default="16,24,24", help="block_out_channels of UNet2DModel")
@@ -94,89 +155,38 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--save-samples", help="also write the scored samples to this samples file (.pt)")
     p.add_argument("--out", help="also append the JSON line to this .jsonl file")
     p.add_argument("--quick", action="store_true", help="tiny budget and sample count: checks that it runs")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
     threads = set_threads(args.threads)
-    fast = args.quick or quick(argv)
-    minutes, n = (0.05, 20) if fast else (args.minutes, args.n)
+    minutes, n = (0.05, 20) if args.quick or quick(argv) else (args.minutes, args.n)
     torch.manual_seed(args.seed)
     channels = tuple(int(c) for c in args.channels.split(","))
-    model = build_unet(channels, args.layers)
-    params = sum(p.numel() for p in model.parameters())
-    train_sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", prediction_type="epsilon")
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.95, 0.999), weight_decay=1e-6, eps=1e-8)
-    ema = EMAModel(model.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0, power=3 / 4)
     data = load_images("mnist", train=True)
-    g = torch.Generator().manual_seed(args.seed)
-    per_epoch = len(data) // args.batch_size
-
-    def step(i: int, lr_sched) -> float:
-        order = epoch_order(len(data), args.seed, i // per_epoch)
-        idx = order[(i % per_epoch) * args.batch_size:(i % per_epoch + 1) * args.batch_size]
-        x0, y = data.images[idx], drop_labels(data.labels[idx], 0.1, NULL, g)
-        noise = torch.randn(x0.shape, generator=g)
-        t = torch.randint(0, train_sched.config.num_train_timesteps, (len(x0),), generator=g)
-        loss = torch.nn.functional.mse_loss(model(train_sched.add_noise(x0, noise, t), t, class_labels=y).sample, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)    # the example clips at 1.0 too
-        opt.step()
-        if lr_sched is not None:
-            lr_sched.step()
-        ema.step(model.parameters())
-        return loss.item()
-
-    model.train()
-    budget_s = 60 * minutes
-    start = time.perf_counter()
-
-    def schedule(now: int, t_from: float, steps_from: int):
-        """diffusers' cosine schedule planned for the steps that fit the rest of the budget, caught up to step ``now``."""
-        per_step = (time.perf_counter() - t_from) / max(1, now - steps_from)
-        planned = max(now + 1, now + int((budget_s - (time.perf_counter() - start)) / per_step))
-        sched = get_scheduler("cosine", optimizer=opt, num_warmup_steps=500, num_training_steps=planned)
-        with warnings.catch_warnings():       # stepping the new schedule to where training is, on purpose
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
-            for _ in range(now):
-                sched.step()
-        return sched, planned
-
-    # Plan from the speed of 20 steps, after 5 untimed ones that pay one-off costs (see the docstring).
-    losses = [step(i, None) for i in range(5)]
-    probe = time.perf_counter()
-    losses += [step(i, None) for i in range(5, 25)]
-    lr_sched, planned = schedule(25, probe, 5)
-    last_plan, replans = (time.perf_counter(), 25), [0.25, 0.5, 0.75, 0.9]
-    i = 25
-    while time.perf_counter() - start < budget_s and i < planned:
-        losses.append(step(i, lr_sched))
-        i += 1
-        if replans and time.perf_counter() - start > replans[0] * budget_s:
-            lr_sched, planned = schedule(i, *last_plan)
-            last_plan = (time.perf_counter(), i)
-            replans.pop(0)
-    train_s = time.perf_counter() - start
-    ema.copy_to(model.parameters())
-    model.eval()
+    recipe = Recipe(build_unet(channels, args.layers), data, args.batch_size, args.lr, args.seed)
+    trained = train_for(recipe, 60 * minutes)
+    recipe.model.eval()
     labels = torch.arange(n) % 10
     t0 = time.perf_counter()
-    images = sample(model, train_sched, labels, args.guidance, args.sampler_steps, args.seed)
+    images = sample(recipe.model, recipe.sched, labels, args.guidance, args.sampler_steps, args.seed)
     sample_s = time.perf_counter() - t0
     if args.save_samples:
         save_samples(images, labels, args.save_samples, {"diffusers": diffusers.__version__})
     classifier, real = load_judge("cpu", need_full=False)
     s = evaluate_samples(classifier, images, labels, real, seed=args.seed)
     fid, floor = s["distances"]["fid"], s["floor"]["fid"]
-    emit({"benchmark": "diffusers_baseline", "label": args.label, "diffusers": diffusers.__version__,
-          "budget": {"minutes": minutes}, "batch_size": args.batch_size, "lr": args.lr,
-          "train_s": round(train_s, 1), "train_steps": i, "planned_steps": planned,
-          "images_per_s_train": round(i * args.batch_size / train_s, 1),
-          "final_loss_mean_50": round(sum(losses[-50:]) / len(losses[-50:]), 4), "parameters": params,
-          "block_out_channels": list(channels), "layers_per_block": args.layers, "data": data.source,
-          "threads": threads, **provenance("diffusers_baseline", argv, "cpu"), "n": n, "guidance": args.guidance,
-          "sampler": "ddim (diffusers DDIMScheduler)", "sampler_steps": args.sampler_steps,
-          "accuracy": round(s["accuracy"], 4), "recognisable": round(s["share_confident"], 4),
-          "fid": round(fid, 3), "floor_fid": round(floor, 3), "fid_over_floor": round(fid / floor, 2),
-          "sample_s": round(sample_s, 1)}, args.out)
+    return emit({"benchmark": "diffusers_baseline", "label": args.label, "diffusers": diffusers.__version__,
+                 "budget": {"minutes": minutes}, "batch_size": args.batch_size, "lr": args.lr, **trained,
+                 "images_per_s_train": round(trained["train_steps"] * args.batch_size / trained["train_s"], 1),
+                 "parameters": sum(p.numel() for p in recipe.model.parameters()),
+                 "block_out_channels": list(channels), "layers_per_block": args.layers, "data": data.source,
+                 "threads": threads, **provenance("diffusers_baseline", argv, "cpu"), "n": n,
+                 "guidance": args.guidance, "sampler": "ddim (diffusers DDIMScheduler)",
+                 "sampler_steps": args.sampler_steps, "accuracy": round(s["accuracy"], 4),
+                 "recognisable": round(s["share_confident"], 4), "fid": round(fid, 3), "floor_fid": round(floor, 3),
+                 "fid_over_floor": round(fid / floor, 2), "sample_s": round(sample_s, 1)}, args.out)
 
 
 if __name__ == "__main__":

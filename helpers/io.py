@@ -25,6 +25,7 @@ from .config import Config
 from .schedule import Diffusion, diffusion_from_config
 from .unet import UNet, unet_from_config
 
+ROOT = Path(__file__).resolve().parents[1]   # the repository: models/, results/, checkpoints/ are here
 FORMAT = 1
 REQUIRED = ("format", "config", "model")
 PREVIEW = 100          # images in the PNG beside a samples file, 10 per row
