@@ -27,14 +27,14 @@ def test_ceiling(tmp_path):
     (r,) = run("ceiling", tmp_path)
     assert r["matmul_gflops"] > 0 and r["step_gflop"] > 0
     assert r["achieved_gflops"] == pytest.approx(r["step_gflop"] / (r["step_ms"] / 1000), rel=0.01)
-    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], abs=0.002)
+    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], rel=0.01)   # both rounded
     assert r["ceiling_images_per_s"] > 0 and r["levers"]["bf16_autocast"] is False and "bf16_matmul_gflops" not in r
 
 
 def test_ceiling_bf16_lever(tmp_path):
     (r,) = run("ceiling", tmp_path, "--bf16")
     assert r["levers"]["bf16_autocast"] is True and r["bf16_matmul_gflops"] > 0
-    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], abs=0.002)
+    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], rel=0.01)   # both rounded
 
 
 def test_time_to_digits_then_sampling_speed(tmp_path):
