@@ -39,7 +39,7 @@ unit: setup
 run: setup
 	$(PY) -m experiments.run_notebooks
 
-## make report: notebook 05 executed on the committed results, exported without code to report/report.pdf
+## make report: notebook 07 executed on the committed results, exported without code to report/report.pdf
 ## (installs pandoc and xelatex with apt-get when they are missing).
 report: setup
 	$(PY) -m experiments.export_report

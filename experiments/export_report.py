@@ -1,6 +1,6 @@
-"""Export the written analysis (notebook 05) to ``report/report.pdf``, without code cells.
+"""Export the written analysis (notebook 07) to ``report/report.pdf``, without code cells.
 
-    python -m experiments.export_report                 # execute 05 on the committed results, write the PDF
+    python -m experiments.export_report                 # execute 07 on the committed results, write the PDF
     python -m experiments.export_report --format html   # no LaTeX needed
     python -m experiments.export_report --format auto   # PDF where xelatex and pandoc exist, else HTML
 
@@ -24,7 +24,7 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter, PDFExporter
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "05_analysis.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "07_analysis.ipynb"
 TEX_PACKAGES = ["pandoc", "texlive-xetex", "texlive-fonts-recommended", "texlive-plain-generic",
                 "texlive-latex-extra"]
 WIDGET_REPRS = ("VBox(children", "HBox(children", "IntSlider(", "Play(", "Image(value")
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> Path:
         for output in cell.get("outputs", []):
             text = output.get("data", {}).get("text/plain", "") if "data" in output else output.get("text", "")
             if any(r in text for r in WIDGET_REPRS):
-                raise SystemExit(f"notebook 05 prints a widget repr ({text[:60]!r}); draw a static figure instead")
+                raise SystemExit(f"the analysis prints a widget repr ({text[:60]!r}); draw a static figure instead")
     path = export(nb, fmt, Path(args.out_dir))
     print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
     return path

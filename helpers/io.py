@@ -130,6 +130,16 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
     return model.eval(), diffusion_from_config(config), config
 
 
+def describe_model(path: str | os.PathLike) -> str:
+    """One line on a model file: training steps, minutes, and the machine (from the .json record beside it)."""
+    state, record = load_checkpoint(path), Path(path).with_suffix(".json")
+    info = json.loads(record.read_text()) if record.is_file() else {}
+    machine = info.get("hardware", {})
+    where = f" on {machine['device_name']} ({machine['cpu_count']} CPU cores)" if "device_name" in machine else ""
+    return (f"{Path(path).name}: {state['step']:,} training steps, {state.get('elapsed_s', 0) / 60:.0f} minutes"
+            f"{where}, {'class-conditional' if state['config'].conditional else 'unconditional'}")
+
+
 def first_existing(*paths: str | os.PathLike | None) -> Path | None:
     """The first of ``paths`` that is a file (e.g. your own checkpoint, then the reference), else None."""
     return next((Path(p) for p in paths if p is not None and Path(p).is_file()), None)

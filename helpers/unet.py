@@ -30,6 +30,12 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
 
+def _sizes_that_work(factor: int) -> str:
+    """Which of the course's image sizes a U-Net that halves the size log2(factor) times can take."""
+    ok = [f"{size} for {name}" for size, name in ((28, "MNIST"), (32, "CIFAR-10")) if size % factor == 0]
+    return f"e.g. {' or '.join(ok)}" if ok else "neither MNIST's 28 nor CIFAR-10's 32: use fewer levels"
+
+
 def _groups(channels: int) -> int:
     """Largest group count <= 8 that divides ``channels``."""
     return next(g for g in (8, 4, 2, 1) if channels % g == 0)
@@ -97,7 +103,7 @@ class UNet(nn.Module):
         if image_size % self.factor or image_size < self.factor:
             raise ValueError(
                 f"image_size {image_size} is not supported with {len(channel_mults)} resolution "
-                f"levels: it must be a multiple of {self.factor} (e.g. 28 for MNIST, 32 for CIFAR-10)")
+                f"levels: it must be a multiple of {self.factor} ({_sizes_that_work(self.factor)})")
         self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
         self.skip_connections, self.time_embedding = skip_connections, time_embedding
         self.base_channels = base_channels
@@ -133,7 +139,7 @@ class UNet(nn.Module):
                 f"UNet expects input of shape (B, {want[0]}, {want[1]}, {want[2]}), got "
                 f"{tuple(x.shape)}. This model was built for {want[0]}-channel "
                 f"{want[1]}x{want[2]} images; sizes that work are multiples of {self.factor} "
-                f"(28 for MNIST, 32 for CIFAR-10), set by image_size/in_channels at construction.")
+                f"({_sizes_that_work(self.factor)}), set by image_size/in_channels at construction.")
 
     def embed(self, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """Time (and class) embedding, (B,) -> (B, 4 * base_channels)."""
