@@ -18,6 +18,7 @@ from typing import Callable
 from .config import Config, config_for_dataset
 from .data import load_images
 from .device import make_generator, pick_device
+from .distributed import from_environment, shutdown
 from .io import CheckpointError, load_model, save_samples
 from .samplers import parse_sampler
 from .sampling import parse_labels, sample
@@ -94,7 +95,9 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     tr = sub.add_parser("train", help="train a model and write a checkpoint",
                         description="Train a DDPM. Stops at the first budget reached; without a budget "
-                                    "flag, the default configuration's (5 epochs).")
+                                    "flag, the default configuration's (5 epochs). On several processes: "
+                                    "torchrun --nproc_per_node N -m helpers train ... (--batch-size is the "
+                                    "global batch, split over the processes).")
     tr.add_argument("--out", required=True, help="checkpoint path to write (atomically)")
     tr.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     tr.add_argument("--sitting-minutes", type=float,
@@ -128,14 +131,21 @@ def cmd_train(args) -> None:
     config = config_from_args(args)
     if args.sitting_minutes is not None and args.sitting_minutes <= 0:
         raise CLIError(f"--sitting-minutes must be positive, got {args.sitting_minutes}")
-    data = load_images(config.dataset, train=True, root=args.data_root)
-    print(f"data: {len(data)} images from {data.source}", file=sys.stderr)
-    state = train(config, data, out=args.out, resume=args.resume, device=pick_device(args.device),
-                  progress=not args.no_progress, sitting_minutes=args.sitting_minutes)
-    recent = state.losses[-100:]
-    print(f"trained {state.step} steps in {state.elapsed_s / 60:.1f} min ({state.stop_reason}); "
-          f"mean loss of the last {len(recent)} steps {sum(recent) / max(1, len(recent)):.4f}; "
-          f"checkpoint: {args.out}")
+    ctx = from_environment(args.device)                 # one process, or this one of torchrun's
+    try:
+        data = load_images(config.dataset, train=True, root=args.data_root)
+        if ctx.main:
+            print(f"data: {len(data)} images from {data.source}"
+                  + (f"; {ctx.world} processes on {ctx.device.type}" if ctx.world > 1 else ""), file=sys.stderr)
+        state = train(config, data, out=args.out, resume=args.resume, progress=not args.no_progress,
+                      sitting_minutes=args.sitting_minutes, ctx=ctx)
+    finally:
+        shutdown(ctx)
+    if ctx.main:
+        recent = state.losses[-100:]
+        print(f"trained {state.step} steps in {state.elapsed_s / 60:.1f} min ({state.stop_reason}); "
+              f"mean loss of the last {len(recent)} steps {sum(recent) / max(1, len(recent)):.4f}; "
+              f"checkpoint: {args.out}")
 
 
 def cmd_sample(args) -> None:

@@ -63,7 +63,7 @@ class Config:
     num_classes: int | None = _field(10, "classes the model is conditioned on; none: unconditional")
     skip_connections: bool = _field(True, "U-Net skip connections (switch off only for the ablation)")
     time_embedding: bool = _field(True, "timestep embedding (switch off only for the ablation)")
-    batch_size: int = _field(64, "images per optimiser step")
+    batch_size: int = _field(64, "images per optimiser step (the global batch, split over torchrun's processes)")
     lr: float = _field(2e-3, "peak learning rate of Adam")
     warmup_steps: int = _field(200, "steps of linear learning-rate warm-up")
     lr_schedule: str = _field("cosine", "after warm-up: constant, or cosine decay to 0 over the budget",
@@ -73,6 +73,7 @@ class Config:
     p_uncond: float = _field(0.1, "probability of dropping a label to 'no label' (for guidance)")
     min_snr_gamma: float | None = _field(None, "min-SNR loss weighting gamma (Hang et al. 2023); "
                                          "none: plain mean squared error")
+    mixed_precision: bool = _field(False, "train under bfloat16 autocast (fast on GPUs and recent CPUs)")
     seed: int = _field(0, "seed of the initial weights, the batch order and the noise")
     epochs: int | None = _field(5, "budget: passes over the training set; none: no limit")
     max_steps: int | None = _field(None, "budget: optimiser steps; none: no limit")

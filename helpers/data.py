@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 import torch
 import torchvision
+from torch.utils.data import DistributedSampler
 
 from .config import DATASETS
 
@@ -184,7 +185,12 @@ def load_images(name: str = "mnist", train: bool = True, root: str | os.PathLike
         "or run once with internet access")
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """Shuffled indices (n,) for one epoch, a pure function of (seed, epoch): resumable."""
-    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(n, generator=g)
+def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+    """Shuffled indices for one epoch, a pure function of (seed, epoch): resumable.
+
+    One process (``world`` = 1) gets all n indices; process ``rank`` of ``world`` gets its
+    share, every ``world``-th of the same order (``DistributedSampler``'s split).
+    """
+    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed * 100_003)
+    sampler.set_epoch(epoch)
+    return torch.tensor(list(sampler))

@@ -10,6 +10,7 @@ Training stops at the first budget reached (``epochs``, ``max_steps``,
 ``max_minutes``). Checkpoints are written atomically every ``save_every_s``
 seconds, at the end and on interrupt, with everything needed to resume
 exactly: weights, EMA, optimiser, step, elapsed time and random state.
+Under torchrun the same loop runs on every process (:mod:`helpers.distributed`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import torch
 from .config import Config
 from .data import ImageSet, epoch_order
 from .device import make_generator, pick_device, progress_bar
+from .distributed import Context, from_main, mean, wrap
 from .io import load_checkpoint, save_checkpoint
 from .samplers import EpsModel
 from .schedule import Diffusion, diffusion_from_config
@@ -37,18 +39,19 @@ class TrainingDiverged(FloatingPointError):
 
 def noise_prediction_loss(diffusion: Diffusion, eps_model: EpsModel, x0: torch.Tensor,
                           generator: torch.Generator | None = None, min_snr_gamma: float | None = None,
-                          t: torch.Tensor | None = None) -> torch.Tensor:
+                          t: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
     """The DDPM objective: mean squared error between true and predicted noise, at a random t per image.
 
-    x0: (B, C, H, W) in [-1, 1]; t: (B,) timesteps to use instead of uniform random ones;
-    returns a scalar. Predicting eps = 0 scores 1.0. ``min_snr_gamma``: weight each image's
+    x0: (B, C, H, W) in [-1, 1]; t: (B,) timesteps and noise: (B, C, H, W) to use instead of
+    drawing them from ``generator``; returns a scalar. Predicting eps = 0 scores 1.0. ``min_snr_gamma``: weight each image's
     error by min(SNR_t, gamma) / SNR_t (the min-SNR strategy of Hang et al. 2023, written for
     eps-prediction), which down-weights the low-noise steps whose eps is hard to predict and
     matters little; None: the plain mean.
     """
     if t is None:
         t = diffusion.sample_timesteps(x0.shape[0], generator, x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     per_image = (eps_model(diffusion.q_sample(x0, t, noise), t) - noise).square().flatten(1).mean(1)
     if min_snr_gamma is None:
         return per_image.mean()
@@ -66,6 +69,8 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     diffusion: Diffusion
     generator: torch.Generator
+    ctx: Context = Context()
+    net: torch.nn.Module | None = None     # the model as the forward pass sees it (DDP-wrapped on several processes)
     step: int = 0
     elapsed_s: float = 0.0
     losses: list[float] = field(default_factory=list)
@@ -85,16 +90,20 @@ class TrainState:
                 "rng": self.generator.get_state()}
 
 
-def build_state(config: Config, device: torch.device) -> TrainState:
-    """Fresh model (seeded by ``config.seed``), EMA copy, Adam and generator on ``device``."""
+def build_state(config: Config, device: torch.device, ctx: Context | None = None) -> TrainState:
+    """Fresh model (seeded by ``config.seed``: the same on every process), EMA copy, Adam and generator."""
+    ctx = ctx or Context(device=device)
+    if config.batch_size % ctx.world:
+        raise ValueError(f"the global batch of {config.batch_size} does not split evenly over {ctx.world} "
+                         "processes; choose a batch size that is a multiple of the process count")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        # channels-last memory format: about 1.4x faster convolutions on CPU (benchmarks/RESULTS.md)
+        # channels-last memory format: about 1.4x faster convolutions on CPU (results/README.md)
         model = unet_from_config(config).to(device, memory_format=torch.channels_last)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if config.ema_decay else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=_fused_ok(device))
     return TrainState(config, model, ema, optimizer, diffusion_from_config(config),
-                      make_generator(config.seed, device))
+                      make_generator(config.seed, device), ctx, wrap(model, ctx))
 
 
 def _fused_ok(device: torch.device) -> bool:
@@ -138,23 +147,32 @@ def update_ema(ema: UNet, model: UNet, decay: float, step: int) -> None:
             e.copy_(b)
 
 
-def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int,
-                generator: torch.Generator | None) -> torch.Tensor:
-    """Replace each label by ``null_label`` with probability ``p_uncond``. y: (B,) -> (B,)."""
-    drop = torch.rand(y.shape, generator=generator, device=y.device) < p_uncond
+def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int, generator: torch.Generator | None,
+                ctx: Context = Context()) -> torch.Tensor:
+    """Replace each label by ``null_label`` with probability ``p_uncond``. y: (B,) -> (B,).
+
+    On several processes ``y`` is this process's rows of the global batch, and the draw covers all of it.
+    """
+    drop = torch.rand((len(y) * ctx.world,), generator=generator, device=y.device)[ctx.rows] < p_uncond
     return torch.where(drop, torch.full_like(y, null_label), y)
 
 
 def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: float) -> float:
-    """One optimiser step on batch x0 (B, C, H, W) with labels y (B,) or None; returns the loss."""
-    cfg, model = state.config, state.model
-    model.train()
+    """One optimiser step on batch x0 (B, C, H, W) with labels y (B,) or None; returns the loss.
+
+    Labels to drop, timesteps and noise are drawn for the whole global batch, of which this
+    process keeps its rows; the loss returned is the global batch's.
+    """
+    cfg, ctx, net, gen = state.config, state.ctx, state.net or state.model, state.generator
+    n = x0.shape[0] * ctx.world
+    net.train()
     if cfg.conditional:
-        y = drop_labels(y, cfg.p_uncond, cfg.num_classes, state.generator)
-        eps_model = lambda x_t, t: model(x_t, t, y)  # noqa: E731
-    else:
-        eps_model = lambda x_t, t: model(x_t, t)  # noqa: E731
-    loss = noise_prediction_loss(state.diffusion, eps_model, x0, state.generator, cfg.min_snr_gamma)
+        y = drop_labels(y, cfg.p_uncond, cfg.num_classes, gen, ctx)
+    t = state.diffusion.sample_timesteps(n, gen, x0.device)[ctx.rows]
+    noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=x0.device, dtype=x0.dtype)[ctx.rows]
+    with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision):
+        loss = noise_prediction_loss(state.diffusion, lambda x_t, tt: net(x_t, tt, y) if cfg.conditional
+                                     else net(x_t, tt), x0, min_snr_gamma=cfg.min_snr_gamma, t=t, noise=noise)
     if not torch.isfinite(loss):
         raise TrainingDiverged(
             f"loss became {loss.item()} at step {state.step}; training stopped (weights not saved). "
@@ -162,23 +180,24 @@ def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: 
     for group in state.optimizer.param_groups:
         group["lr"] = lr
     state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.backward()                                      # DDP averages the gradients of all processes here
     if cfg.grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip)
     state.optimizer.step()
     if state.ema is not None:
-        update_ema(state.ema, model, cfg.ema_decay, state.step)
-    return loss.item()
+        update_ema(state.ema, state.model, cfg.ema_decay, state.step)
+    return mean(loss.item(), ctx)
 
 
-def batch_at(data: ImageSet, config: Config, step: int, cache: dict, device) -> tuple:
-    """Batch number ``step`` of the run, (x0 (B, C, H, W), y (B,)): a pure function of (seed, step),
-    so resume is exact. ``cache`` (a dict kept by the caller) holds the current epoch's order."""
-    per_epoch = max(1, len(data) // config.batch_size)
+def batch_at(data: ImageSet, config: Config, step: int, cache: dict, device, ctx: Context = Context()) -> tuple:
+    """This process's share of batch number ``step``, (x0 (b, C, H, W), y (b,)) with b = batch_size / world:
+    a pure function of (seed, step), so resume is exact. ``cache`` (a dict kept by the caller)
+    holds the current epoch's order; together the processes' shares are the one-process batch."""
+    per_epoch, b = max(1, len(data) // config.batch_size), config.batch_size // ctx.world
     epoch, i = divmod(step, per_epoch)
     if cache.get("epoch") != epoch:
-        cache.update(epoch=epoch, order=epoch_order(len(data), config.seed, epoch))
-    idx = cache["order"][i * config.batch_size:(i + 1) * config.batch_size]
+        cache.update(epoch=epoch, order=epoch_order(len(data), config.seed, epoch, ctx.rank, ctx.world))
+    idx = cache["order"][i * b:(i + 1) * b]
     return data.images[idx].to(device), data.labels[idx].to(device)
 
 
@@ -203,7 +222,7 @@ def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
           resume: bool = False, device: str | torch.device | None = None,
           callback: Callable[[TrainState], None] | None = None, callback_every: int = 100,
           save_every_s: float = 60.0, progress: bool = True,
-          sitting_minutes: float | None = None) -> TrainState:
+          sitting_minutes: float | None = None, ctx: Context | None = None) -> TrainState:
     """Train a DDPM on ``data`` under ``config``'s budgets; returns the final :class:`TrainState`.
 
     out: checkpoint path (written atomically; None = keep in memory only).
@@ -213,15 +232,18 @@ def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
         budgets and so the learning-rate schedule as planned: a long run in several sittings,
         each continued with ``resume=True``. ``max_minutes``, by contrast, ends the run and
         decays the schedule to zero by then.
+    ctx: this process's place in a torchrun job (:func:`helpers.distributed.from_environment`);
+        None: one process on ``device``. Only process 0 writes ``out`` and shows progress.
     Raises :class:`TrainingDiverged` if the loss becomes NaN or inf.
     """
     if sitting_minutes is not None and sitting_minutes <= 0:
         raise ValueError(f"sitting_minutes must be positive, got {sitting_minutes}")
-    device = pick_device(device) if not isinstance(device, torch.device) else device
-    state = _start(config, out, resume, device)
+    ctx = ctx or Context(device=pick_device(device) if not isinstance(device, torch.device) else device)
+    state = _start(config, out, resume, ctx)             # every process reads the checkpoint it resumes
+    out = out if ctx.main else None                      # process 0 alone writes
     _check_data(state.config, data)
     total = planned_steps(state.config, len(data))
-    bar = progress_bar(total, "training", progress, initial=state.step)
+    bar = progress_bar(total, "training", progress and ctx.main, initial=state.step)
     try:
         state.stop_reason = _loop(state, data, total, bar, out, callback, callback_every, save_every_s,
                                   None if sitting_minutes is None else 60 * sitting_minutes)
@@ -239,30 +261,35 @@ def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
     return state
 
 
-def _start(config: Config, out, resume: bool, device: torch.device) -> TrainState:
+def _start(config: Config, out, resume: bool, ctx: Context) -> TrainState:
     """A fresh state, or the one saved in ``out`` with this call's budgets when resuming."""
     if not (resume and out is not None and os.path.exists(out)):
-        return build_state(config, device)
-    ckpt = load_checkpoint(out, map_location=device)
+        return build_state(config, ctx.device, ctx)
+    ckpt = load_checkpoint(out, map_location=ctx.device)
     state = build_state(ckpt["config"].replace(epochs=config.epochs, max_steps=config.max_steps,
-                                               max_minutes=config.max_minutes), device)
+                                               max_minutes=config.max_minutes), ctx.device, ctx)
     restore_state(state, ckpt)
     return state
 
 
 def _loop(state: TrainState, data: ImageSet, total: int | None, bar, out, callback, callback_every: int,
           save_every_s: float, sitting_limit_s: float | None) -> str:
-    """Run training steps until a budget or the sitting's limit is reached; returns why it stopped."""
-    config, device, cache = state.config, next(state.model.parameters()).device, {}
+    """Run training steps until a budget or the sitting's limit is reached; returns why it stopped.
+
+    Every process follows process 0's clock, so time budgets stop them all at the same step.
+    """
+    config, ctx, cache = state.config, state.ctx, {}
     start = last_save = time.monotonic()
     t0 = start - state.elapsed_s
-    while not (reason := _stop_reason(config, state, total, time.monotonic() - start, sitting_limit_s)):
+    while True:
+        state.elapsed_s, sitting_s = from_main([time.monotonic() - t0, time.monotonic() - start], ctx)
+        if reason := _stop_reason(config, state, total, sitting_s, sitting_limit_s):
+            return reason
         frac = max(state.step / total if total else 0.0,
                    state.elapsed_s / (60 * config.max_minutes) if config.max_minutes else 0.0)
-        x0, y = batch_at(data, config, state.step, cache, device)
+        x0, y = batch_at(data, config, state.step, cache, ctx.device, ctx)
         state.losses.append(train_step(state, x0, y, learning_rate(config, state.step, frac)))
         state.step += 1
-        state.elapsed_s = time.monotonic() - t0
         bar.update(1)
         if state.step % 25 == 0:
             bar.set_postfix(loss=f"{sum(state.losses[-25:]) / 25:.4f}")
@@ -271,7 +298,6 @@ def _loop(state: TrainState, data: ImageSet, total: int | None, bar, out, callba
         if out is not None and time.monotonic() - last_save > save_every_s:
             save_checkpoint(state.to_checkpoint(), out)
             last_save = time.monotonic()
-    return reason
 
 
 def _check_data(config: Config, data: ImageSet) -> None:

@@ -53,3 +53,20 @@ def test_export_has_every_heading_and_figure_and_no_code(exported):
     assert images >= figures, f"{path.name} shows {images} images, the notebook draws {figures}"
     assert _norm(code_line) not in flat, "code cells leaked into the report"
     assert not any(r in text for r in export_report.WIDGET_REPRS)
+
+
+def test_the_report_quotes_the_results_files(exported):
+    """Numbers in the report are computed from the committed files: the headline ones must appear as the files say."""
+    import json
+
+    from pypdf import PdfReader
+    text = "\n".join(p.extract_text() for p in PdfReader(exported).pages) if exported.suffix == ".pdf" \
+        else re.sub(r"<[^>]+>", " ", exported.read_text())
+    quality = json.loads((ROOT / "results" / "reference_quality.json").read_text())
+    judge = json.loads((ROOT / "models" / "digit_classifier.json").read_text())
+    ref = json.loads((ROOT / "models" / "ddpm_reference.json").read_text())
+    flat = " ".join(text.split())
+    for quoted in (f"{quality['guided']['accuracy']:.2%}", f"{judge['test_accuracy']:.2%}",
+                   f"{ref['steps']:,} steps", quality["trajectory"]["command"]):
+        assert quoted in flat, f"the report does not quote {quoted!r}"
+    assert "–guidance" not in flat, "a command lost its double dash in the export"
