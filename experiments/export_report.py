@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter, PDFExporter
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.io import ROOT, atomic_write
+
 NOTEBOOK = ROOT / "notebooks" / "07_analysis.ipynb"
 TEX_PACKAGES = ["pandoc", "texlive-xetex", "texlive-fonts-recommended", "texlive-plain-generic",
                 "texlive-latex-extra"]
@@ -57,18 +59,28 @@ def executed_notebook(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
     return nb
 
 
+def title_of(nb: nbformat.NotebookNode) -> str:
+    """Take the notebook's first heading out of its first cell and return it as the document's title;
+    the other headings move up a level (``##`` becomes a numbered section)."""
+    first = nb.cells[0]
+    heading, _, rest = first.source.partition("\n")
+    if first.cell_type != "markdown" or not heading.startswith("# "):
+        raise SystemExit("the analysis must open with a markdown cell whose first line is its '# title'")
+    first.source = rest.lstrip("\n")
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = re.sub(r"^#(#+) ", r"\1 ", cell.source, flags=re.MULTILINE)
+    return heading[2:].strip()
+
+
 def export(nb: nbformat.NotebookNode, fmt: str, out_dir: Path, name: str = "report") -> Path:
     """Write ``nb`` without code cells as ``out_dir/name.pdf`` or ``.html``; returns the path."""
     exporter = PDFExporter() if fmt == "pdf" else HTMLExporter(embed_images=True)
     exporter.exclude_input = True            # no code, only prose, printed results and figures
     exporter.exclude_input_prompt = exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": "DDPM on MNIST: analysis"}})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.{fmt}"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(body if isinstance(body, bytes) else body.encode())
-    tmp.replace(path)
-    return path
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title_of(nb)}})
+    return atomic_write(out_dir / f"{name}.{fmt}",
+                        lambda tmp: tmp.write_bytes(body if isinstance(body, bytes) else body.encode()))
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -17,7 +17,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.io import ROOT
+
 VOLATILE_CELL_KEYS = ("execution", "collapsed", "scrolled", "ExecuteTime", "papermill")
 
 

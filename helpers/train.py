@@ -43,10 +43,10 @@ def noise_prediction_loss(diffusion: Diffusion, eps_model: EpsModel, x0: torch.T
     """The DDPM objective: mean squared error between true and predicted noise, at a random t per image.
 
     x0: (B, C, H, W) in [-1, 1]; t: (B,) timesteps and noise: (B, C, H, W) to use instead of
-    drawing them from ``generator``; returns a scalar. Predicting eps = 0 scores 1.0. ``min_snr_gamma``: weight each image's
-    error by min(SNR_t, gamma) / SNR_t (the min-SNR strategy of Hang et al. 2023, written for
-    eps-prediction), which down-weights the low-noise steps whose eps is hard to predict and
-    matters little; None: the plain mean.
+    drawing them from ``generator``; returns a scalar. Predicting eps = 0 scores 1.0.
+    ``min_snr_gamma``: weight each image's error by min(SNR_t, gamma) / SNR_t (the min-SNR
+    strategy of Hang et al. 2023, written for eps-prediction), which down-weights the low-noise
+    steps whose eps is hard to predict and matters little; None: the plain mean.
     """
     if t is None:
         t = diffusion.sample_timesteps(x0.shape[0], generator, x0.device)
@@ -82,7 +82,7 @@ class TrainState:
         return self.ema if self.ema is not None else self.model
 
     def to_checkpoint(self) -> dict:
-        """Everything needed to resume (see :mod:`helpers.checkpoint`)."""
+        """Everything needed to resume (see :mod:`helpers.io`)."""
         return {"config": self.config.to_dict(), "model": self.model.state_dict(),
                 "ema": self.ema.state_dict() if self.ema is not None else None,
                 "optimizer": self.optimizer.state_dict(), "step": self.step,

@@ -1,4 +1,4 @@
-"""A small U-Net that predicts the noise in x_t, as the seed report describes it.
+"""A small U-Net that predicts the noise in x_t, as the student report describes it.
 
 GroupNorm and GELU, downsampling by strided Conv2d, upsampling by
 ConvTranspose2d, a skip connection at every resolution, and a sinusoidal

@@ -2,7 +2,7 @@
 
 Its softmax says which digit an image shows and how sure it is; its penultimate
 layer (128 numbers per image) is the feature space in which
-:mod:`helpers.evaluate` measures FID and KID. Inception features, the usual
+:mod:`helpers.evaluation.fid` measures FID and KID. Inception features, the usual
 choice for FID, are trained on colour photographs and need a download: wrong for
 MNIST.
 
