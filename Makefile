@@ -16,7 +16,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
          --nbval-cell-timeout 900 -p no:cacheprovider
 
-.PHONY: setup run test unit notebooks-test report bench clean
+.PHONY: setup run test unit notebooks-test test-widgets7 test-browser chromium report bench clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,42 @@ test: setup
 
 unit: setup
 	$(PY) -m pytest tests
+
+## make test-widgets7: the widget tests and every notebook with a slider (fast mode, nbval) against
+## ipywidgets 7.7, the version Colab ships; it is installed apart, in build/ipywidgets7, and put first
+## on PYTHONPATH (the kernels inherit it), so an API that exists only in ipywidgets 8 fails here.
+WIDGETS7 := build/ipywidgets7
+SLIDER_NOTEBOOKS = $(shell grep -l frame_slider $(NOTEBOOKS))
+
+$(WIDGETS7)/.installed: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps --upgrade --target $(WIDGETS7) "ipywidgets==7.7.*" ipython_genutils
+	touch $@
+
+test-widgets7: setup $(WIDGETS7)/.installed
+	PYTHONPATH=$(CURDIR)/$(WIDGETS7) $(PY) -c "import ipywidgets; v = ipywidgets.__version__; \
+	  assert v.startswith('7.7.'), v; print('testing against ipywidgets', v)"
+	PYTHONPATH=$(CURDIR)/$(WIDGETS7) DDPM_FAST=1 $(PY) -m pytest tests/test_widgets.py $(SLIDER_NOTEBOOKS) $(NBVAL)
+
+## make test-browser: the course in JupyterLab 4 and headless Chromium (tests/browser; about 5 minutes):
+## every notebook opened fresh, every notebook with a slider run in fast mode and its sliders moved by
+## keyboard, mouse and Play, notebook 07 exported to PDF from the File menu (where LaTeX is installed).
+## The browser is Debian's chromium (or CHROMIUM=/path/to/it); `make chromium` installs it with apt-get.
+BROWSER_STAMP := build/browser.stamp
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+
+$(BROWSER_STAMP): requirements-browser.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-browser.txt
+	mkdir -p $(dir $@) && touch $@
+
+chromium:
+	@if [ -n "$(CHROMIUM)" ]; then echo "chromium: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends chromium \
+	  || { apt-get update && apt-get install -y --no-install-recommends chromium; }; \
+	else sudo -n apt-get install -y --no-install-recommends chromium \
+	  || { echo "no chromium: install it with 'sudo apt-get install chromium', or set CHROMIUM=/path/to/it"; exit 1; }; fi
+
+test-browser: setup $(BROWSER_STAMP) chromium
+	DDPM_BROWSER_TEST=1 CHROMIUM="$(CHROMIUM)" $(PY) -m pytest tests/browser -p no:cacheprovider
 
 ## make run: the main job. Runs every notebook in order with its full settings, in place
 ## (notebook 03 trains for 15 minutes on a CPU, by epochs on a GPU).

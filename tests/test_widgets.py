@@ -1,11 +1,21 @@
-"""Headless tests of the frame slider: the image shown is the frame precomputed for t."""
+"""Headless tests of the frame slider: the picture shown is the frame precomputed for t.
+
+They run against the installed ipywidgets (8.x) and, in CI, against ipywidgets 7.7 (Colab's):
+``make test-widgets7``. The browser side (what JupyterLab draws) is tested by ``make test-browser``.
+"""
 import io
 
+import ipywidgets as widgets
 import pytest
 import torch
+from ipywidgets.widgets import widget as widget_module
+from ipywidgets.widgets.widget_link import Link
 from PIL import Image as PILImage
 
-from helpers.widgets import frame_slider, png_bytes, png_frames
+from helpers.widgets import (KERNEL_NOTE, STACK_MAX_T, browser_swaps_frames, frame_at, frame_slider,
+                             png_bytes, png_frames)
+
+HAS_STACK = hasattr(widgets, "Stack")
 
 
 def _frames(n: int, channels: int = 1, size: int = 8) -> torch.Tensor:
@@ -18,6 +28,22 @@ def _decode(png: bytes) -> PILImage.Image:
     img = PILImage.open(io.BytesIO(png))
     img.load()
     return img
+
+
+def _shown(box) -> bytes:
+    """The bytes the browser shows for the slider's current value: the Stack page ``slider.value``
+    (which the jsdlink selects) or the Image's value (which the kernel sets)."""
+    if isinstance(box.picture, widgets.Image):
+        return box.picture.value
+    return box.picture.children[box.slider.value].value
+
+
+def _links() -> list[tuple[tuple, tuple]]:
+    """(source, target) of every live jslink/jsdlink in this process (ipywidgets 8 and 7 keep them differently)."""
+    registry = getattr(widget_module, "_instances", None)
+    if registry is None:
+        registry = widgets.Widget.widgets                     # ipywidgets 7
+    return [(w.source, w.target) for w in list(registry.values()) if isinstance(w, Link)]
 
 
 def test_png_frames_one_channel_is_grayscale():
@@ -44,37 +70,72 @@ def test_png_frames_rejects_bad_shapes():
         png_frames(torch.zeros(1, 8, 8))
 
 
-def test_slider_shows_the_frame_of_its_value():
-    values = list(range(0, 300, 10))
+def test_frames_swap_in_the_browser_exactly_where_ipywidgets_has_stack():
+    major = int(widgets.__version__.split(".")[0])
+    assert browser_swaps_frames([0, 10, 20]) == (major >= 8)
+    assert not browser_swaps_frames([-5, 0])                  # a Stack page per t needs t >= 0
+    assert not browser_swaps_frames([0, STACK_MAX_T + 1])
+
+
+@pytest.mark.parametrize("values", [list(range(0, 300, 10)), list(range(-300, 0, 10))],
+                         ids=["browser-swap-if-ipywidgets-8", "kernel-swap"])
+def test_slider_shows_the_frame_of_its_value(values):
     frames = png_frames(_frames(len(values)), scale=2)
     assert len(set(frames)) == len(frames)        # every frame differs
-    box, slider, image = frame_slider(frames, values)
-    assert image.value == frames[0]
-    slider.value = 150
-    assert image.value == frames[values.index(150)]
-    assert image.value != frames[values.index(140)]
-    slider.value = 290
-    assert image.value == frames[-1]
-    assert (slider.min, slider.max, slider.step) == (0, 290, 10)
+    box, slider, picture = frame_slider(frames, values)
+    assert (box.slider, box.picture, box.frames, box.values) == (slider, picture, frames, values)
+    assert _shown(box) == frames[0]
+    for i in (15, len(values) - 1, 0):
+        slider.value = values[i]
+        assert _shown(box) == frames[i], f"slider at {values[i]} shows another frame than frame {i}"
+    assert (slider.min, slider.max, slider.step) == (values[0], values[-1], 10)
 
 
-def test_play_button_drives_the_image():
+def test_play_and_slider_are_linked_in_the_browser():
     values = [0, 1, 2, 3]
-    frames = png_frames(_frames(4), scale=1)
-    box, slider, image = frame_slider(frames, values)
-    play = box.children[0].children[0]
-    play.value = 2                                  # what a tick of the Play button does
-    assert slider.value == 2
-    assert image.value == frames[2]
+    box, slider, _ = frame_slider(png_frames(_frames(4), scale=1), values, interval_ms=40)
+    play = box.play
+    assert ((slider, "value"), (play, "value")) in _links(), "Play and slider must be tied by a jslink"
+    assert (play.min, play.max, play.step, play.interval) == (0, 3, 1, 40)
+    assert box.children[0].children == (play, slider)
+
+
+@pytest.mark.skipif(not HAS_STACK, reason="ipywidgets 7 has no Stack: the kernel swaps the frames")
+def test_browser_picture_is_a_stack_the_slider_selects():
+    values = [0, 4, 10]
+    frames = png_frames(_frames(3), scale=1)
+    box, slider, picture = frame_slider(frames, values)
+    assert isinstance(picture, widgets.Stack) and picture.selected_index == 0
+    assert ((slider, "value"), (picture, "selected_index")) in _links()
+    assert len(picture.children) == values[-1] + 1                       # a page for every t in 0..max
+    assert len({id(page) for page in picture.children}) == len(frames)   # the pages share one Image per frame
+    assert [page.value for page in picture.children] == [frames[frame_at(values, t)] for t in range(11)]
+    assert box.children == (box.children[0], picture)                    # no note needed
+
+
+def test_kernel_picture_comes_with_a_note():
+    values = [-4, -2]
+    frames = png_frames(_frames(2), scale=1)
+    box, slider, picture = frame_slider(frames, values)
+    assert isinstance(picture, widgets.Image)
+    assert box.children[-1].value == KERNEL_NOTE
+    slider.value = -2
+    assert picture.value == frames[1]
 
 
 def test_slider_between_values_shows_the_frame_below():
     values = [0, 4, 10]
     frames = png_frames(_frames(3), scale=1)
-    _, slider, image = frame_slider(frames, values)
+    box, slider, _ = frame_slider(frames, values)
     assert slider.step == 2
     slider.value = 8
-    assert image.value == frames[1]
+    assert _shown(box) == frames[1]
+    assert [frame_at(values, t) for t in (-1, 0, 3, 4, 9, 10, 99)] == [0, 0, 0, 1, 1, 2, 2]
+
+
+def test_the_box_is_marked_for_the_browser_test():
+    box, _, _ = frame_slider(png_frames(_frames(2), scale=1), [0, 1])
+    assert "frame-slider" in box._dom_classes
 
 
 def test_frame_slider_checks_its_arguments():

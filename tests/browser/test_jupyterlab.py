@@ -1,0 +1,258 @@
+"""The course in JupyterLab 4 and headless Chromium, used as a student uses it (``make test-browser``).
+
+Per notebook, on a scratch copy served by JupyterLab (fast settings, DDPM_FAST=1):
+- opened fresh, without running: the committed outputs show no error, every figure loads, no widget
+  shows as a bare text repr, every slider has a static figure right after it; once the notebook is
+  trusted, every slider is drawn from the saved widget state and its End key shows the saved last frame;
+- with a slider (it calls ``frame_slider``): Run menu, Run All Cells; no cell shows an error; while a
+  last cell keeps the kernel busy, each slider is moved with the keyboard (End, Home, arrows to the
+  middle) and the mouse (dragged past both ends and to the middle) and after each move the readout
+  and the picture on screen must be those of the frame the notebook computed for that t; Play must
+  advance the frames. Then the kernel is interrupted and the picture must still match the readout.
+- notebook 07: File, Save and Export Notebook As, PDF gives a PDF (where LaTeX is installed).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import sys
+import textwrap
+
+import nbformat
+import pytest
+
+from helpers.io import ROOT
+from helpers.widgets import frame_at
+
+from .jupyterlab import (Slider, cells, errors_in, kernel_status, menu, open_notebook, sha, wait_for_cell,
+                         wait_for_kernel)
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+SLIDER_NOTEBOOKS = [p for p in NOTEBOOKS if "frame_slider(" in p.read_text()]
+RUN_ALL_S = 900                  # ceiling for Run All of one notebook in fast mode on a busy 2-core CPU
+BARE_REPR = re.compile(r"\b[A-Z]\w*\((children|value|options|description)=")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+PROBE = textwrap.dedent('''\
+    # browser test: tell the test which frames each slider of this page shows (appended to a scratch copy)
+    def _browser_probe():
+        import hashlib, json, sys
+        import ipywidgets
+        from ipywidgets.widgets import widget as widget_module
+        from helpers.widgets import FrameSlider, browser_swaps_frames
+        registry = getattr(widget_module, "_instances", None)
+        registry = ipywidgets.Widget.widgets if registry is None else registry
+        boxes = [w for w in list(registry.values()) if isinstance(w, FrameSlider)]
+        for k, box in enumerate(boxes):
+            box.add_class(f"frame-slider-{k}")
+        print("BROWSER-PROBE " + json.dumps({
+            "python": sys.executable, "ipywidgets": ipywidgets.__version__,
+            "sliders": [{"values": b.values, "step": b.slider.step, "browser": browser_swaps_frames(b.values),
+                         "sha": [hashlib.sha256(f).hexdigest() for f in b.frames]} for b in boxes]}))
+    _browser_probe()
+''')
+BUSY = "# browser test: keep the kernel busy while the sliders move (the test interrupts this)\nimport time\ntime.sleep(900)"
+
+
+def scratch_copy(lab, path, folder: str, extra_cells: tuple[str, ...] = ()) -> tuple[str, int]:
+    """Copy notebook ``path`` into the server's ``folder`` (plus ``extra_cells``); return (its path, cell count)."""
+    nb = nbformat.read(path, as_version=4)
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in extra_cells]
+    (lab.root / folder).mkdir(exist_ok=True)
+    nbformat.write(nb, lab.root / folder / path.name)
+    return f"{folder}/{path.name}", len(nb.cells)
+
+
+def probe_report(cell: dict) -> dict:
+    text = "".join(out.get("text", "") for out in cell["outputs"])
+    assert "BROWSER-PROBE " in text, f"the probe cell printed no report: {text[-500:]}"
+    return json.loads(text.split("BROWSER-PROBE ", 1)[1])
+
+
+def exercise(slider: Slider, when: str) -> None:
+    """Keyboard, mouse and Play; after each, the readout and the picture must be the frame for that t."""
+    first, last = slider.positions[0], slider.positions[-1]
+    middle = slider.positions[len(slider.positions) // 2]
+    slider.key("End")
+    slider.expect_frame(last, f"End key, {when}")
+    slider.key("Home")
+    slider.expect_frame(first, f"Home key, {when}")
+    slider.key("ArrowRight", len(slider.positions) // 2)
+    slider.expect_frame(middle, f"right arrow to the middle, {when}")
+    slider.drag_to(1.2)
+    slider.expect_frame(last, f"dragged past the right end, {when}")
+    slider.drag_to(-0.2)
+    slider.expect_frame(first, f"dragged past the left end, {when}")
+    slider.drag_to(0.5)
+    t = slider.expect_frame(None, f"dragged to the middle, {when}")
+    assert first < t < last, f"dragged to the middle of the track, the slider reads {t}"
+    played = play_a_little(slider, when)
+    assert played > first, f"Play did not advance the slider ({when})"
+
+
+def play_a_little(slider: Slider, when: str) -> int:
+    """From the first frame, press Play, wait until it has advanced two steps, pause; return the t shown."""
+    slider.key("Home")
+    slider.expect_frame(slider.positions[0], f"Home key before Play, {when}")
+    slider.play_button().click()
+    readout = slider.box.locator(".widget-readout")
+    slider.page.wait_for_function("([el, t]) => parseInt(el.textContent) >= t",
+                                  arg=[readout.element_handle(), slider.positions[2]], timeout=60_000)
+    if slider.box.locator(".widget-play .fa-pause").count():
+        slider.play_button().click()
+    return slider.expect_frame(None, f"after Play, {when}")
+
+
+def distinct_ends(slider: Slider) -> None:
+    """The frames at the start, middle and end differ, so the checks above can tell them apart."""
+    ts = (slider.positions[0], slider.positions[len(slider.positions) // 2], slider.positions[-1])
+    assert len({slider.frame_sha[frame_at(slider.values, t)] for t in ts}) == 3, \
+        f"the slider's frames at t = {ts} are not three different pictures"
+
+
+@pytest.mark.parametrize("path", SLIDER_NOTEBOOKS, ids=lambda p: p.stem)
+def test_sliders_after_run_all(lab, page, path):
+    name, n_cells = scratch_copy(lab, path, "run", (PROBE, BUSY))
+    open_notebook(page, lab, name, n_cells, workspace=f"run-{path.stem}")
+    menu(page, "Run", "Run All Cells")
+    report = probe_report(wait_for_cell(page, n_cells - 2, RUN_ALL_S))
+    problems = errors_in(cells(page)[:-1])
+    assert not problems, f"{path.name} after Run All:\n" + "\n".join(problems)
+    assert report["python"] == sys.executable, f"the kernel runs {report['python']}, not this environment's Python"
+    assert kernel_status(page) == "busy", "the last cell should keep the kernel busy"
+    sliders = [Slider(page, page.locator(f".frame-slider-{k}"), s["values"], s["step"], s["sha"])
+               for k, s in enumerate(report["sliders"])]
+    assert sliders, f"{path.name} calls frame_slider but its kernel holds no slider"
+    for slider, info in zip(sliders, report["sliders"]):
+        assert slider.box.count() == 1, f"slider {slider.box} is not on the page once"
+        distinct_ends(slider)
+        if info["browser"]:
+            exercise(slider, "kernel busy")
+        else:
+            assert "kernel is idle" in slider.box.text_content(), "a kernel-side slider needs its note"
+    menu(page, "Kernel", "Interrupt Kernel")
+    wait_for_kernel(page, "idle")
+    for slider, info in zip(sliders, report["sliders"]):
+        if info["browser"]:
+            slider.expect_frame(None, "after the kernel caught up")
+        else:
+            exercise(slider, "kernel idle")
+
+
+def saved_last_frames(nb: nbformat.NotebookNode) -> dict[tuple, set[str]]:
+    """From the saved widget state: (description, min, max) of each frame slider -> sha of its last frame."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    model = {key: value["state"] | {"_buffers": value.get("buffers", [])} for key, value in state.items()}
+    ref = lambda r: model[r.removeprefix("IPY_MODEL_")]  # noqa: E731
+    found: dict[tuple, set[str]] = {}
+    for m in model.values():
+        if "frame-slider" not in m.get("_dom_classes", []) or m.get("_model_name") != "VBoxModel":
+            continue
+        slider, picture = ref(ref(m["children"][0])["children"][1]), ref(m["children"][1])
+        if picture.get("_model_name") != "StackModel":
+            continue                                    # a kernel-side picture cannot change without a kernel
+        image = ref(picture["children"][slider["max"]])
+        data = next(b["data"] for b in image["_buffers"] if b["path"] == ["value"])
+        key = (slider.get("description", ""), slider.get("min", 0), slider["max"])
+        found.setdefault(key, set()).add(hashlib.sha256(base64.b64decode(data)).hexdigest())
+    return found
+
+
+def scroll_through(page) -> None:
+    """Scroll every cell into view once, as a reader does, so that every output gets drawn."""
+    page.evaluate("""async () => { for (const cell of document.querySelectorAll('.jp-Notebook .jp-Cell')) {
+        cell.scrollIntoView(); await new Promise(r => requestAnimationFrame(() => setTimeout(r, 20))); } }""")
+
+
+def outputs_on_screen(page) -> tuple[list[str], list[bool]]:
+    """Text of every output area, and for every figure in them whether it loaded."""
+    texts = page.locator(".jp-OutputArea-output").all_text_contents()
+    loaded = page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea-output img')]"
+                           ".map(i => i.complete && i.naturalWidth > 0)")
+    return texts, loaded
+
+
+def static_figure_follows(nb: nbformat.NotebookNode) -> list[str]:
+    """One line per widget output without a figure in its own or one of the next two code cells."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    missing = []
+    for i, cell in enumerate(code):
+        if any(WIDGET_MIME in o.get("data", {}) for o in cell.outputs):
+            after = [o for c in code[i:i + 3] for o in c.outputs]
+            if not any("image/png" in o.get("data", {}) for o in after):
+                missing.append(f"no static figure after the widget of {cell.source[:60]!r}")
+    return missing
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_render(lab, page, path):
+    nb = nbformat.read(path, as_version=4)
+    name, n_cells = scratch_copy(lab, path, "fresh")
+    open_notebook(page, lab, name, n_cells, workspace=f"fresh-{path.stem}")
+    assert not errors_in([c for c in cells(page) if c["count"] is not None]), "a committed output is an error"
+    scroll_through(page)
+    texts, loaded = outputs_on_screen(page)
+    figures = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                  and not c.metadata.get("jupyter", {}).get("outputs_hidden") for o in c.outputs)
+    assert all(loaded) and len(loaded) >= figures, f"{sum(loaded)} of {figures} figures drawn (collapsed ones aside)"
+    bare = [t[:80] for t in texts if BARE_REPR.search(t) or "Error displaying widget" in t]
+    assert not bare, f"widgets shown as text in the untrusted notebook: {bare}"
+    assert not static_figure_follows(nb), static_figure_follows(nb)
+    check_saved_sliders(page, nb)
+
+
+def check_saved_sliders(page, nb: nbformat.NotebookNode) -> None:
+    """Trust the notebook: every slider is drawn from the saved state, and End shows its saved last frame."""
+    expected = saved_last_frames(nb)
+    widget_outputs = sum(WIDGET_MIME in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    if not widget_outputs:
+        return
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:trust'); }")
+    page.locator(".jp-Dialog-button", has_text="Trust").click()
+    page.locator(".frame-slider").first.wait_for(timeout=60_000)
+    boxes = page.locator(".frame-slider")
+    assert boxes.count() >= len(expected) > 0, f"{boxes.count()} sliders drawn from the saved state of {len(expected)}"
+    for k in range(boxes.count()):
+        box = boxes.nth(k)
+        handle = box.locator(".noUi-handle")
+        key = (box.locator(".widget-label").first.inner_text(), int(float(handle.get_attribute("aria-valuemin"))),
+               int(float(handle.get_attribute("aria-valuemax"))))
+        assert key in expected, f"slider {key} on the page is not in the saved state {list(expected)}"
+        handle.focus()
+        page.keyboard.press("End")
+        slider = Slider(page, box, [key[1]], 1, [])
+        shown = wait_shown(slider, str(key[2]))
+        assert sha(shown) in expected[key], f"slider {key}: End shows another picture than the saved last frame"
+
+
+def wait_shown(slider: Slider, readout: str) -> bytes:
+    """Wait until the readout says ``readout`` with one loaded picture; return the picture's bytes."""
+    for _ in range(300):
+        state = slider.shown()
+        if (state.get("readout") or "").strip() == readout and state.get("loaded"):
+            return base64.b64decode(state["png"])
+        slider.page.wait_for_timeout(200)
+    raise AssertionError(f"expected readout {readout} and a picture, got {state}")
+
+
+def test_pdf_export_from_the_file_menu(lab, page):
+    """File, Save and Export Notebook As, PDF on the analysis: the route README.md describes."""
+    from experiments.export_report import TEX_PACKAGES, have_latex
+    from pypdf import PdfReader
+
+    if not have_latex():
+        pytest.skip("JupyterLab's PDF export needs xelatex and pandoc: apt-get install " + " ".join(TEX_PACKAGES))
+    path = ROOT / "notebooks" / "07_analysis.ipynb"
+    name, n_cells = scratch_copy(lab, path, "export")
+    open_notebook(page, lab, name, n_cells, workspace="export")
+    with page.expect_download(timeout=300_000) as download:
+        menu(page, "File", "Save and Export Notebook As", "PDF")
+    pdf = download.value.path()
+    assert download.value.suggested_filename.endswith(".pdf")
+    assert open(pdf, "rb").read(5) == b"%PDF-", "the export is not a PDF"
+    reader = PdfReader(pdf)
+    title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0].lstrip("# ").strip()
+    text = " ".join(" ".join((p.extract_text() or "").split()) for p in reader.pages)
+    assert len(reader.pages) >= 4 and title[:20] in text, f"{len(reader.pages)} pages; title {title!r} not found"
