@@ -6,13 +6,14 @@
 ``generate`` writes 12 chunks of 5,000 digits under outputs/augmentation/ (not committed),
 one seeded generator per chunk, skipping chunks already there: a stopped run resumes.
 ``train`` trains the course's classifier recipe (steps matched to full MNIST's 2,345) on:
-real digits; generated digits only (CAS); 10 and 100 real digits per class, alone and with
-the 60,000 generated digits added. Each is tested on the real MNIST test set, and the
+real digits (``--no-real``: taken from the committed judge's record, which is that run); generated
+digits only (CAS); 10 and 100 real digits per class, alone and with the 60,000 generated digits added. Each is tested on the real MNIST test set, and the
 results go to results/applications.json, part "augmentation". Needs full MNIST.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -21,11 +22,12 @@ import torch
 from experiments.common import RESULTS, REFERENCE, load_judge, provenance, write
 from helpers.data import ImageSet
 from helpers.device import make_generator
-from helpers.evaluation.augmentation import classification_accuracy_score, combine, per_class_subset
+from helpers.evaluation.augmentation import FULL_STEPS, classification_accuracy_score, combine, per_class_subset
 from helpers.io import ROOT, atomic_write, load_model
 from helpers.sampling import prior_labels, sample
 
 OUT = RESULTS / "applications.json"
+JUDGE_RECORD = ROOT / "models" / "digit_classifier.json"
 CHUNKS = ROOT / "outputs" / "augmentation"
 SAMPLER, GUIDANCE, N, CHUNK = "ddpm:50", 1.0, 60_000, 5_000
 
@@ -67,15 +69,27 @@ def load_generated(n: int = N, chunk: int = CHUNK, folder=CHUNKS) -> ImageSet:
                     tuple(str(k) for k in range(10)), "", True)
 
 
-def train_all(generated: ImageSet, judge=None, steps: int | None = None, per_class=(10, 100)) -> dict:
-    """Every training set of the module docstring, trained and tested; returns {name: result}."""
+def judge_record() -> dict:
+    """The committed judge as the real-digit run: the same recipe and seed on the same 60,000 digits."""
+    info = json.loads(JUDGE_RECORD.read_text())
+    return {"accuracy": info["test_accuracy"], "train_images": info["train_images"],
+            "epochs": info["config"]["epochs"], "steps": FULL_STEPS, "seconds": info["wall_time_s"],
+            "from": "models/digit_classifier.json"}
+
+
+def train_all(generated: ImageSet, judge=None, steps: int | None = None, per_class=(10, 100),
+              train_real: bool = True) -> dict:
+    """Every training set of the module docstring, trained and tested; returns {name: result}.
+
+    ``train_real=False`` takes the real-digit run from the committed judge's record instead.
+    """
     _, real = judge or load_judge()
-    sets = {"real": real.train, "generated": generated}
+    sets = {"real": real.train, "generated": generated} if train_real else {"generated": generated}
     for k in per_class:
         few = per_class_subset(real.train, k, seed=0)
         sets[f"real_{k}_per_class"] = few
         sets[f"real_{k}_per_class_plus_generated"] = combine(few, generated)
-    runs = {}
+    runs = {} if train_real else {"real": judge_record()}
     for name, data in sets.items():
         runs[name] = classification_accuracy_score(data, real.test, **({} if steps is None else {"steps": steps}))
         print(name, runs[name], flush=True)
@@ -90,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folder", default=str(CHUNKS), help="where the chunks of generated digits go")
     parser.add_argument("--steps", type=int, default=None, help="classifier steps (default: the recipe's 2,345)")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--no-real", action="store_true",
+                        help="take the real-digit run from the committed judge's record (same recipe, seed and digits)")
     args = parser.parse_args(argv)
     folder = Path(args.folder)
     judge = load_judge()
@@ -98,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         write({**timing, "n": args.n, "sampler": SAMPLER, "guidance": GUIDANCE,
                **provenance("augmentation", argv, "cpu")}, args.out, "augmentation_generation")
         return
-    runs = train_all(load_generated(args.n, args.chunk, folder), judge, args.steps)
+    runs = train_all(load_generated(args.n, args.chunk, folder), judge, args.steps, train_real=not args.no_real)
     write({"runs": runs, "sampler": SAMPLER, "guidance": GUIDANCE, "generated": args.n,
            "test_images": len(judge[1].test), **provenance("augmentation", argv, "cpu")}, args.out, "augmentation")
 

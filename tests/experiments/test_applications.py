@@ -82,3 +82,5 @@ def test_generation_resumes_chunk_by_chunk_and_training_covers_every_set(quick, 
     runs = augmentation.train_all(generated, (judge[0], small), steps=4, per_class=(1,))
     assert set(runs) == {"real", "generated", "real_1_per_class", "real_1_per_class_plus_generated"}
     assert runs["real_1_per_class_plus_generated"]["train_images"] == 14 and runs["real"]["steps"] == 4
+    judged_only = augmentation.train_all(generated, (judge[0], small), steps=4, per_class=(), train_real=False)
+    assert set(judged_only) == {"real", "generated"} and judged_only["real"]["from"] == "models/digit_classifier.json"
