@@ -4,23 +4,25 @@ Used by notebook 01 (noising a digit over t) and 04 (the reverse trajectory).
 Every frame is encoded to PNG bytes once, up front: moving the slider only
 changes which precomputed picture is shown; nothing is re-plotted or recomputed.
 
-Scrubbing does not wait for the kernel. Play and slider are tied with
-:func:`ipywidgets.jslink`, in the browser. With ipywidgets 8 the picture is a
-:class:`ipywidgets.Stack` holding every frame, and the slider picks the shown one
-with :func:`ipywidgets.jsdlink`, also in the browser: the picture follows the slider
+Each slider position is one frame; its readout shows the frame's value (its t).
+Scrubbing does not wait for the kernel: Play and slider are tied with
+:func:`ipywidgets.jslink`, in the browser, and with ipywidgets 8 the picture is a
+:class:`ipywidgets.Stack` of all the frames whose shown page the slider picks with
+:func:`ipywidgets.jsdlink`, also in the browser. So the picture follows the slider
 while other cells keep the kernel busy, and in a notebook opened without running
 it (the frames travel in the saved widget state). ipywidgets 7 (Colab ships 7.7)
-has no ``Stack``; there the kernel swaps the bytes of one :class:`ipywidgets.Image`
+has no ``Stack``: there the kernel swaps the bytes of one :class:`ipywidgets.Image`
 and a note under the slider says that the picture waits for an idle kernel.
 
 Only API that both ipywidgets 7.7 and 8 have is used, except ``Stack``, which is
 looked up and used only where it exists (the tests run against both versions).
+Every frame lives in the browser and in the notebook's saved widget state, so a
+slider should hold tens of frames, not thousands (a 300 x 600 pixel noise frame
+is about 20 kB).
 """
 from __future__ import annotations
 
-import bisect
 import io
-import math
 from typing import Sequence
 
 import ipywidgets as widgets
@@ -29,7 +31,6 @@ from PIL import Image as PILImage
 
 from .io import to_uint8
 
-STACK_MAX_T = 4096      # the browser-side picture keeps one Stack page per slider position 0..max(values)
 KERNEL_NOTE = ("The picture follows the slider once the kernel is idle: while other cells run, "
                "it waits for them (ipywidgets 8 swaps the frames in the browser instead).")
 
@@ -58,17 +59,6 @@ def png_frames(images: torch.Tensor, scale: int = 4) -> list[bytes]:
     return [png_bytes(frame, scale) for frame in images]
 
 
-def _common_step(values: Sequence[int]) -> int:
-    """Greatest common divisor of the gaps between sorted ``values`` (1 for a single value)."""
-    gaps = [b - a for a, b in zip(values, values[1:])]
-    return math.gcd(*gaps) if gaps else 1
-
-
-def frame_at(values: Sequence[int], t: int) -> int:
-    """Index of the frame shown at slider value ``t``: the one of the nearest value <= t (0 below them all)."""
-    return max(bisect.bisect_right(values, t) - 1, 0)
-
-
 class FrameSlider(widgets.VBox):
     """The box :func:`frame_slider` returns. Besides its children it keeps, for tests and readers,
     ``frames`` and ``values`` (as given), and the widgets ``play``, ``slider`` and ``picture``."""
@@ -80,61 +70,58 @@ class FrameSlider(widgets.VBox):
                 f"{len(frames)} frames: run the notebook to use it]")
 
 
-def browser_swaps_frames(values: Sequence[int]) -> bool:
-    """True when this ipywidgets can swap the frames in the browser (it has ``Stack``) for these values."""
-    return hasattr(widgets, "Stack") and values[0] >= 0 and values[-1] <= STACK_MAX_T
+def browser_swaps_frames() -> bool:
+    """True when this ipywidgets can swap the frames in the browser: it has ``Stack`` (version 8)."""
+    return hasattr(widgets, "Stack")
 
 
-def _browser_picture(frames: Sequence[bytes], values: list[int],
-                     slider: widgets.IntSlider) -> widgets.DOMWidget:
-    """A Stack whose page t is the frame shown at slider value t; the browser selects the page."""
-    images = [widgets.Image(value=frame, format="png") for frame in frames]
-    pages = [images[frame_at(values, t)] for t in range(values[-1] + 1)]   # pages repeat images: no copies
-    picture = widgets.Stack(pages, selected_index=slider.value)
-    widgets.jsdlink((slider, "value"), (picture, "selected_index"))
+def _browser_picture(frames: Sequence[bytes], slider: widgets.SelectionSlider) -> widgets.DOMWidget:
+    """A Stack with one Image per frame; the browser shows page ``slider.index``."""
+    layout = widgets.Layout()                                  # one layout for all pages, not one each
+    pages = [widgets.Image(value=frame, format="png", layout=layout) for frame in frames]
+    picture = widgets.Stack(pages, selected_index=slider.index)
+    widgets.jsdlink((slider, "index"), (picture, "selected_index"))
     return picture
 
 
-def _kernel_picture(frames: Sequence[bytes], values: list[int],
-                    slider: widgets.IntSlider) -> widgets.Image:
+def _kernel_picture(frames: Sequence[bytes], slider: widgets.SelectionSlider) -> widgets.Image:
     """One Image whose bytes the kernel swaps when the slider moves."""
-    image = widgets.Image(value=frames[frame_at(values, slider.value)], format="png")
+    image = widgets.Image(value=frames[slider.index], format="png")
 
     def show(change: dict) -> None:
-        image.value = frames[frame_at(values, change["new"])]
+        image.value = frames[change["new"]]
 
-    slider.observe(show, names="value")
+    slider.observe(show, names="index")
     return image
 
 
 def frame_slider(frames: Sequence[bytes], values: Sequence[int], description: str = "t",
-                 interval_ms: int = 60) -> tuple[FrameSlider, widgets.IntSlider, widgets.DOMWidget]:
-    """A Play button + IntSlider over ``values`` that shows ``frames[i]`` at ``values[i]``.
+                 interval_ms: int = 60) -> tuple[FrameSlider, widgets.SelectionSlider, widgets.DOMWidget]:
+    """A Play button + slider over ``values`` that shows ``frames[i]`` at ``values[i]``.
 
     frames: F PNG byte strings (see :func:`png_frames`); values: F strictly increasing
-    ints (e.g. the timesteps t of the frames). The slider steps by the common gap of
-    ``values``; between two values it shows the frame of the nearest value below
-    (:func:`frame_at`). The Play button advances the slider every ``interval_ms``.
+    ints (e.g. the timesteps t of the frames, evenly spaced or not). The slider has one
+    position per frame and reads out its value; ``slider.value`` is that value
+    (setting it to one of ``values`` moves the slider), ``slider.index`` the frame's
+    index. The Play button advances one frame every ``interval_ms``.
     Returns (box, slider, picture): display ``box``. ``picture`` is a Stack of Images
-    whose page ``slider.value`` the browser shows (ipywidgets 8, see
+    whose page ``slider.index`` the browser shows (ipywidgets 8, see
     :func:`browser_swaps_frames`), else one Image whose ``value`` the kernel sets to
-    the frame's bytes whenever ``slider.value`` changes.
+    the frame's bytes whenever the slider moves.
     """
     values = [int(v) for v in values]
     if len(frames) != len(values) or not frames:
         raise ValueError(f"need one value per frame, got {len(frames)} frames and {len(values)} values")
     if any(b <= a for a, b in zip(values, values[1:])):
         raise ValueError("values must be strictly increasing")
-    step = _common_step(values)
-    slider = widgets.IntSlider(value=values[0], min=values[0], max=values[-1], step=step,
-                               description=description, continuous_update=True)
-    play = widgets.Play(value=values[0], min=values[0], max=values[-1], step=step,
-                        interval=interval_ms, description="play")
-    widgets.jslink((slider, "value"), (play, "value"))
-    if browser_swaps_frames(values):
-        picture, below = _browser_picture(frames, values, slider), []
+    slider = widgets.SelectionSlider(options=[(str(v), v) for v in values], value=values[0],
+                                     description=description, continuous_update=True)
+    play = widgets.Play(value=0, min=0, max=len(values) - 1, step=1, interval=interval_ms, description="play")
+    widgets.jslink((slider, "index"), (play, "value"))
+    if browser_swaps_frames():
+        picture, below = _browser_picture(frames, slider), []
     else:
-        picture, below = _kernel_picture(frames, values, slider), [widgets.Label(KERNEL_NOTE)]
+        picture, below = _kernel_picture(frames, slider), [widgets.Label(KERNEL_NOTE)]
     box = FrameSlider([widgets.HBox([play, slider]), picture, *below])
     box.add_class("frame-slider")
     box.frames, box.values, box.play, box.slider, box.picture = list(frames), values, play, slider, picture

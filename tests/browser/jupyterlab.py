@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Locator, Page
 
-from helpers.widgets import frame_at
-
 from .server import LabServer
 
 WAIT_S = 60              # ceiling for anything the browser does by itself (never a measured time)
@@ -116,27 +114,22 @@ class Slider:
     """One frame slider on the page, and the frames its notebook computed for it (from the kernel)."""
     page: Page
     box: Locator
-    values: list[int]
-    step: int
-    frame_sha: list[str]
-
-    @property
-    def positions(self) -> list[int]:
-        return list(range(self.values[0], self.values[-1] + 1, self.step))
+    values: list[int]           # the t of each frame, one per slider position
+    frame_sha: list[str]        # SHA-256 of each frame's PNG bytes
 
     def shown(self) -> dict:
         """What is on screen now: the readout text and the bytes of the one visible picture."""
         return self.box.evaluate(SHOWN_JS)
 
     def expect_frame(self, t: int | None = None, what: str = "") -> int:
-        """Wait until the readout shows ``t`` (any slider position if None) and the picture on screen is
-        the frame the notebook computed for the readout's t; return that t. Fails with what is shown."""
+        """Wait until the readout shows ``t`` (any of the slider's values if None) and the picture on screen
+        is the frame the notebook computed for the readout's t; return that t. Fails with what is shown."""
         deadline, state = time.monotonic() + WAIT_S, {}
         while time.monotonic() < deadline:
             state = self.shown()
             readout = (state.get("readout") or "").strip()
-            if readout.lstrip("-").isdigit() and (t is None or int(readout) == t) and state.get("png"):
-                expected = self.frame_sha[frame_at(self.values, int(readout))]
+            if readout in map(str, self.values) and (t is None or readout == str(t)) and state.get("png"):
+                expected = self.frame_sha[self.values.index(int(readout))]
                 if state["loaded"] and sha(base64.b64decode(state["png"])) == expected:
                     return int(readout)
             self.page.wait_for_timeout(200)

@@ -19,12 +19,13 @@ import json
 import re
 import sys
 import textwrap
+import time
 
 import nbformat
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from helpers.io import ROOT
-from helpers.widgets import frame_at
 
 from .jupyterlab import (Slider, cells, errors_in, kernel_status, menu, open_notebook, sha, wait_for_cell,
                          wait_for_kernel)
@@ -41,7 +42,7 @@ PROBE = textwrap.dedent('''\
         import hashlib, json, sys
         import ipywidgets
         from ipywidgets.widgets import widget as widget_module
-        from helpers.widgets import FrameSlider, browser_swaps_frames
+        from helpers.widgets import FrameSlider
         registry = getattr(widget_module, "_instances", None)
         registry = ipywidgets.Widget.widgets if registry is None else registry
         boxes = [w for w in list(registry.values()) if isinstance(w, FrameSlider)]
@@ -49,7 +50,7 @@ PROBE = textwrap.dedent('''\
             box.add_class(f"frame-slider-{k}")
         print("BROWSER-PROBE " + json.dumps({
             "python": sys.executable, "ipywidgets": ipywidgets.__version__,
-            "sliders": [{"values": b.values, "step": b.slider.step, "browser": browser_swaps_frames(b.values),
+            "sliders": [{"values": b.values, "browser": isinstance(b.picture, getattr(ipywidgets, "Stack", ())),
                          "sha": [hashlib.sha256(f).hexdigest() for f in b.frames]} for b in boxes]}))
     _browser_probe()
 ''')
@@ -73,13 +74,13 @@ def probe_report(cell: dict) -> dict:
 
 def exercise(slider: Slider, when: str) -> None:
     """Keyboard, mouse and Play; after each, the readout and the picture must be the frame for that t."""
-    first, last = slider.positions[0], slider.positions[-1]
-    middle = slider.positions[len(slider.positions) // 2]
+    first, last = slider.values[0], slider.values[-1]
+    middle = slider.values[len(slider.values) // 2]
     slider.key("End")
     slider.expect_frame(last, f"End key, {when}")
     slider.key("Home")
     slider.expect_frame(first, f"Home key, {when}")
-    slider.key("ArrowRight", len(slider.positions) // 2)
+    slider.key("ArrowRight", len(slider.values) // 2)
     slider.expect_frame(middle, f"right arrow to the middle, {when}")
     slider.drag_to(1.2)
     slider.expect_frame(last, f"dragged past the right end, {when}")
@@ -95,11 +96,11 @@ def exercise(slider: Slider, when: str) -> None:
 def play_a_little(slider: Slider, when: str) -> int:
     """From the first frame, press Play, wait until it has advanced two steps, pause; return the t shown."""
     slider.key("Home")
-    slider.expect_frame(slider.positions[0], f"Home key before Play, {when}")
+    slider.expect_frame(slider.values[0], f"Home key before Play, {when}")
     slider.play_button().click()
     readout = slider.box.locator(".widget-readout")
     slider.page.wait_for_function("([el, t]) => parseInt(el.textContent) >= t",
-                                  arg=[readout.element_handle(), slider.positions[2]], timeout=60_000)
+                                  arg=[readout.element_handle(), slider.values[2]], timeout=60_000)
     if slider.box.locator(".widget-play .fa-pause").count():
         slider.play_button().click()
     return slider.expect_frame(None, f"after Play, {when}")
@@ -107,9 +108,9 @@ def play_a_little(slider: Slider, when: str) -> int:
 
 def distinct_ends(slider: Slider) -> None:
     """The frames at the start, middle and end differ, so the checks above can tell them apart."""
-    ts = (slider.positions[0], slider.positions[len(slider.positions) // 2], slider.positions[-1])
-    assert len({slider.frame_sha[frame_at(slider.values, t)] for t in ts}) == 3, \
-        f"the slider's frames at t = {ts} are not three different pictures"
+    picks = (0, len(slider.values) // 2, -1)
+    assert len({slider.frame_sha[i] for i in picks}) == 3, \
+        f"the slider's frames at t = {[slider.values[i] for i in picks]} are not three different pictures"
 
 
 @pytest.mark.parametrize("path", SLIDER_NOTEBOOKS, ids=lambda p: p.stem)
@@ -122,7 +123,7 @@ def test_sliders_after_run_all(lab, page, path):
     assert not problems, f"{path.name} after Run All:\n" + "\n".join(problems)
     assert report["python"] == sys.executable, f"the kernel runs {report['python']}, not this environment's Python"
     assert kernel_status(page) == "busy", "the last cell should keep the kernel busy"
-    sliders = [Slider(page, page.locator(f".frame-slider-{k}"), s["values"], s["step"], s["sha"])
+    sliders = [Slider(page, page.locator(f".frame-slider-{k}"), s["values"], s["sha"])
                for k, s in enumerate(report["sliders"])]
     assert sliders, f"{path.name} calls frame_slider but its kernel holds no slider"
     for slider, info in zip(sliders, report["sliders"]):
@@ -141,22 +142,23 @@ def test_sliders_after_run_all(lab, page, path):
             exercise(slider, "kernel idle")
 
 
-def saved_last_frames(nb: nbformat.NotebookNode) -> dict[tuple, set[str]]:
-    """From the saved widget state: (description, min, max) of each frame slider -> sha of its last frame."""
+def saved_ends(nb: nbformat.NotebookNode) -> dict[str, dict[str, str]]:
+    """From the saved widget state, for each frame slider whose frames are swapped in the browser:
+    its description -> {value read out at either end: SHA-256 of the frame saved for it}."""
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     model = {key: value["state"] | {"_buffers": value.get("buffers", [])} for key, value in state.items()}
     ref = lambda r: model[r.removeprefix("IPY_MODEL_")]  # noqa: E731
-    found: dict[tuple, set[str]] = {}
+    found: dict[str, dict[str, str]] = {}
     for m in model.values():
-        if "frame-slider" not in m.get("_dom_classes", []) or m.get("_model_name") != "VBoxModel":
+        if m.get("_model_name") != "VBoxModel" or "frame-slider" not in m.get("_dom_classes", []):
             continue
         slider, picture = ref(ref(m["children"][0])["children"][1]), ref(m["children"][1])
         if picture.get("_model_name") != "StackModel":
             continue                                    # a kernel-side picture cannot change without a kernel
-        image = ref(picture["children"][slider["max"]])
-        data = next(b["data"] for b in image["_buffers"] if b["path"] == ["value"])
-        key = (slider.get("description", ""), slider.get("min", 0), slider["max"])
-        found.setdefault(key, set()).add(hashlib.sha256(base64.b64decode(data)).hexdigest())
+        for end in (0, -1):
+            data = next(b["data"] for b in ref(picture["children"][end])["_buffers"] if b["path"] == ["value"])
+            found.setdefault(slider.get("description", ""), {})[slider["_options_labels"][end]] = \
+                hashlib.sha256(base64.b64decode(data)).hexdigest()
     return found
 
 
@@ -192,11 +194,17 @@ def test_committed_outputs_render(lab, page, path):
     name, n_cells = scratch_copy(lab, path, "fresh")
     open_notebook(page, lab, name, n_cells, workspace=f"fresh-{path.stem}")
     assert not errors_in([c for c in cells(page) if c["count"] is not None]), "a committed output is an error"
-    scroll_through(page)
-    texts, loaded = outputs_on_screen(page)
     figures = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                   and not c.metadata.get("jupyter", {}).get("outputs_hidden") for o in c.outputs)
-    assert all(loaded) and len(loaded) >= figures, f"{sum(loaded)} of {figures} figures drawn (collapsed ones aside)"
+    scroll_through(page)
+    try:
+        page.wait_for_function("""(n) => [...document.querySelectorAll('.jp-OutputArea-output img')]
+                                  .filter(i => i.complete && i.naturalWidth > 0).length >= n""", arg=figures,
+                               timeout=60_000)
+    except PlaywrightTimeout:
+        pass                                            # the assertion below says how many were drawn
+    texts, loaded = outputs_on_screen(page)
+    assert sum(loaded) >= figures, f"{sum(loaded)} of {figures} figures drawn (collapsed ones aside)"
     bare = [t[:80] for t in texts if BARE_REPR.search(t) or "Error displaying widget" in t]
     assert not bare, f"widgets shown as text in the untrusted notebook: {bare}"
     assert not static_figure_follows(nb), static_figure_follows(nb)
@@ -204,37 +212,46 @@ def test_committed_outputs_render(lab, page, path):
 
 
 def check_saved_sliders(page, nb: nbformat.NotebookNode) -> None:
-    """Trust the notebook: every slider is drawn from the saved state, and End shows its saved last frame."""
-    expected = saved_last_frames(nb)
-    widget_outputs = sum(WIDGET_MIME in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    if not widget_outputs:
+    """Trust the notebook: every slider is drawn from the saved state, and its Home and End keys show
+    the frames saved for its two ends, with no kernel involved."""
+    visible = [c for c in nb.cells if c.cell_type == "code" and not c.metadata.get("jupyter", {}).get("outputs_hidden")]
+    n_widgets = sum(WIDGET_MIME in o.get("data", {}) for c in visible for o in c.outputs)
+    if not n_widgets:
         return
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:trust'); }")
     page.locator(".jp-Dialog-button", has_text="Trust").click()
-    page.locator(".frame-slider").first.wait_for(timeout=60_000)
+    page.wait_for_function("""(n) => [...document.querySelectorAll('.jp-OutputArea-output')]
+                              .filter(e => e.querySelector('.jupyter-widgets')).length >= n""", arg=n_widgets,
+                           timeout=60_000)
+    broken = [t[:80] for t in outputs_on_screen(page)[0] if "Error displaying widget" in t]
+    assert not broken, f"widgets that cannot be drawn from the saved state: {broken}"
+    expected = saved_ends(nb)
+    if expected:
+        page.locator(".frame-slider").first.wait_for(timeout=60_000)
     boxes = page.locator(".frame-slider")
-    assert boxes.count() >= len(expected) > 0, f"{boxes.count()} sliders drawn from the saved state of {len(expected)}"
+    assert boxes.count() >= len(expected), f"{boxes.count()} sliders drawn from the saved state of {len(expected)}"
     for k in range(boxes.count()):
-        box = boxes.nth(k)
-        handle = box.locator(".noUi-handle")
-        key = (box.locator(".widget-label").first.inner_text(), int(float(handle.get_attribute("aria-valuemin"))),
-               int(float(handle.get_attribute("aria-valuemax"))))
-        assert key in expected, f"slider {key} on the page is not in the saved state {list(expected)}"
-        handle.focus()
-        page.keyboard.press("End")
-        slider = Slider(page, box, [key[1]], 1, [])
-        shown = wait_shown(slider, str(key[2]))
-        assert sha(shown) in expected[key], f"slider {key}: End shows another picture than the saved last frame"
+        slider = Slider(page, boxes.nth(k), [], [])
+        description = slider.box.locator(".widget-label").first.text_content()
+        ends = expected.get(description)
+        assert ends, f"slider {description!r} on the page is not in the saved state {list(expected)}"
+        assert len(set(ends.values())) == 2, f"slider {description!r}: the saved ends show the same picture"
+        for key, label in zip(("Home", "End"), ends):            # ends: first value, then last
+            slider.key(key)
+            _, shown = wait_shown(slider, {label})
+            assert sha(shown) == ends[label], f"slider {description!r}: {key} shows another picture than saved"
 
 
-def wait_shown(slider: Slider, readout: str) -> bytes:
-    """Wait until the readout says ``readout`` with one loaded picture; return the picture's bytes."""
-    for _ in range(300):
+def wait_shown(slider: Slider, readouts: set[str]) -> tuple[str, bytes]:
+    """Wait until the readout says one of ``readouts`` with one loaded picture; return it and the picture's bytes."""
+    deadline, state = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
         state = slider.shown()
-        if (state.get("readout") or "").strip() == readout and state.get("loaded"):
-            return base64.b64decode(state["png"])
+        readout = (state.get("readout") or "").strip()
+        if readout in readouts and state.get("loaded"):
+            return readout, base64.b64decode(state["png"])
         slider.page.wait_for_timeout(200)
-    raise AssertionError(f"expected readout {readout} and a picture, got {state}")
+    raise AssertionError(f"expected a readout in {readouts} and a picture, got {state}")
 
 
 def test_pdf_export_from_the_file_menu(lab, page):
