@@ -47,8 +47,9 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, lab):
-    """A fresh browser page (own cookies and downloads); its kernels are shut down afterwards."""
+def page(lab, browser):
+    """A fresh browser page (own cookies and downloads); its kernels are shut down afterwards.
+    (``lab`` comes first: the server is forked before Playwright starts its threads.)"""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     yield context.new_page()
     context.close()

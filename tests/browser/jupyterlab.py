@@ -30,7 +30,8 @@ CELLS_JS = f"""() => {{
     const cells = {_NOTEBOOK}.content.model.cells, out = [];
     for (let i = 0; i < cells.length; i++) {{
         const c = cells.get(i);
-        const outputs = c.type === 'code' ? [...Array(c.outputs.length).keys()].map(j => c.outputs.get(j).toJSON()) : [];
+        const outputs = c.type !== 'code' ? []
+            : [...Array(c.outputs.length).keys()].map(j => c.outputs.get(j).toJSON());
         out.push({{type: c.type, count: c.type === 'code' ? c.executionCount : null, outputs,
                    tags: c.getMetadata('tags') || [], source: c.sharedModel.getSource().slice(0, 80)}});
     }}
@@ -40,7 +41,8 @@ KERNEL_STATUS_JS = f"() => {_NOTEBOOK}.sessionContext.session.kernel.status"
 SHOWN_JS = """async (box) => {
     const readout = box.querySelector('.widget-readout');
     const images = [...box.querySelectorAll('img')].filter(i => i.getClientRects().length > 0);
-    if (images.length !== 1) return {readout: readout && readout.textContent, error: `${images.length} images on screen`};
+    if (images.length !== 1)
+        return {readout: readout && readout.textContent, error: `${images.length} images on screen`};
     const img = images[0], src = img.src;
     const loaded = img.complete && img.naturalWidth > 0;
     const bytes = new Uint8Array(await (await fetch(src)).arrayBuffer());
@@ -73,12 +75,19 @@ def cells(page: Page) -> list[dict]:
     return page.evaluate(CELLS_JS)
 
 
-def wait_for_cell(page: Page, index: int, timeout_s: float) -> dict:
-    """Wait until code cell ``index`` has run and printed something; return it."""
-    page.wait_for_function(f"""() => {{ const c = {_NOTEBOOK}.content.model.cells.get({index});
-                                        return c.executionCount !== null && c.outputs.length > 0; }}""",
-                           timeout=timeout_s * 1000, polling=500)
-    return cells(page)[index]
+def wait_for_cell(page: Page, index: int, timeout_s: float) -> None:
+    """Wait until code cell ``index`` has run and printed something, or a cell shows an error (which
+    stops Run All; cells tagged ``raises-exception`` aside)."""
+    page.wait_for_function(f"""() => {{
+        const cells = {_NOTEBOOK}.content.model.cells, c = cells.get({index});
+        if (c.executionCount !== null && c.outputs.length > 0) return true;
+        for (let i = 0; i < cells.length; i++) {{
+            const d = cells.get(i);
+            if (d.type !== 'code' || (d.getMetadata('tags') || []).includes('raises-exception')) continue;
+            for (let j = 0; j < d.outputs.length; j++) if (d.outputs.get(j).type === 'error') return true;
+        }}
+        return false;
+    }}""", timeout=timeout_s * 1000, polling=500)
 
 
 def kernel_status(page: Page) -> str:

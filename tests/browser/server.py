@@ -60,7 +60,7 @@ class LabServer:
     def _env(self) -> dict[str, str]:
         """The server's (and so the kernels') environment."""
         dirs = {name: self.scratch / name for name in ("config", "data", "runtime", "settings", "workspaces")}
-        for name, folder in dirs.items():
+        for folder in dirs.values():
             folder.mkdir(parents=True, exist_ok=True)
         for rel, values in SETTINGS.items():
             path = dirs["settings"] / rel
@@ -75,7 +75,8 @@ class LabServer:
     def __enter__(self) -> "LabServer":
         self.root.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-                   "--ServerApp.ip=127.0.0.1", "--LabApp.expose_app_in_browser=True", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+                   "--LabApp.expose_app_in_browser=True",            # window.jupyterapp: the test reads cells
+                   "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
                    f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}"]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, env=self._env(), stdout=log, stderr=subprocess.STDOUT,

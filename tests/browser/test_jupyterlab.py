@@ -27,8 +27,17 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from helpers.io import ROOT
 
-from .jupyterlab import (Slider, cells, errors_in, kernel_status, menu, open_notebook, sha, wait_for_cell,
-                         wait_for_kernel)
+from .jupyterlab import (
+    Slider,
+    cells,
+    errors_in,
+    kernel_status,
+    menu,
+    open_notebook,
+    sha,
+    wait_for_cell,
+    wait_for_kernel,
+)
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 SLIDER_NOTEBOOKS = [p for p in NOTEBOOKS if "frame_slider(" in p.read_text()]
@@ -54,7 +63,8 @@ PROBE = textwrap.dedent('''\
                          "sha": [hashlib.sha256(f).hexdigest() for f in b.frames]} for b in boxes]}))
     _browser_probe()
 ''')
-BUSY = "# browser test: keep the kernel busy while the sliders move (the test interrupts this)\nimport time\ntime.sleep(900)"
+BUSY = ("# browser test: keep the kernel busy while the sliders move (the test interrupts this)\n"
+        "import time\ntime.sleep(900)")
 
 
 def scratch_copy(lab, path, folder: str, extra_cells: tuple[str, ...] = ()) -> tuple[str, int]:
@@ -118,9 +128,11 @@ def test_sliders_after_run_all(lab, page, path):
     name, n_cells = scratch_copy(lab, path, "run", (PROBE, BUSY))
     open_notebook(page, lab, name, n_cells, workspace=f"run-{path.stem}")
     menu(page, "Run", "Run All Cells")
-    report = probe_report(wait_for_cell(page, n_cells - 2, RUN_ALL_S))
-    problems = errors_in(cells(page)[:-1])
+    wait_for_cell(page, n_cells - 2, RUN_ALL_S)
+    notebook = cells(page)
+    problems = errors_in(notebook[:-1])
     assert not problems, f"{path.name} after Run All:\n" + "\n".join(problems)
+    report = probe_report(notebook[-2])
     assert report["python"] == sys.executable, f"the kernel runs {report['python']}, not this environment's Python"
     assert kernel_status(page) == "busy", "the last cell should keep the kernel busy"
     sliders = [Slider(page, page.locator(f".frame-slider-{k}"), s["values"], s["sha"])
@@ -147,7 +159,10 @@ def saved_ends(nb: nbformat.NotebookNode) -> dict[str, dict[str, str]]:
     its description -> {value read out at either end: SHA-256 of the frame saved for it}."""
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     model = {key: value["state"] | {"_buffers": value.get("buffers", [])} for key, value in state.items()}
-    ref = lambda r: model[r.removeprefix("IPY_MODEL_")]  # noqa: E731
+
+    def ref(reference: str) -> dict:
+        return model[reference.removeprefix("IPY_MODEL_")]
+
     found: dict[str, dict[str, str]] = {}
     for m in model.values():
         if m.get("_model_name") != "VBoxModel" or "frame-slider" not in m.get("_dom_classes", []):
@@ -256,8 +271,9 @@ def wait_shown(slider: Slider, readouts: set[str]) -> tuple[str, bytes]:
 
 def test_pdf_export_from_the_file_menu(lab, page):
     """File, Save and Export Notebook As, PDF on the analysis: the route README.md describes."""
-    from experiments.export_report import TEX_PACKAGES, have_latex
     from pypdf import PdfReader
+
+    from experiments.export_report import TEX_PACKAGES, have_latex
 
     if not have_latex():
         pytest.skip("JupyterLab's PDF export needs xelatex and pandoc: apt-get install " + " ".join(TEX_PACKAGES))
@@ -268,7 +284,7 @@ def test_pdf_export_from_the_file_menu(lab, page):
         menu(page, "File", "Save and Export Notebook As", "PDF")
     pdf = download.value.path()
     assert download.value.suggested_filename.endswith(".pdf")
-    assert open(pdf, "rb").read(5) == b"%PDF-", "the export is not a PDF"
+    assert pdf.read_bytes()[:5] == b"%PDF-", "the export is not a PDF"
     reader = PdfReader(pdf)
     title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0].lstrip("# ").strip()
     text = " ".join(" ".join((p.extract_text() or "").split()) for p in reader.pages)
