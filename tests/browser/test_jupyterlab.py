@@ -3,9 +3,10 @@
 Per notebook, on a scratch copy served by JupyterLab (fast settings, DDPM_FAST=1):
 - opened fresh, without running: the committed outputs show no error, every figure loads, no widget
   shows as a bare text repr, every slider has a static figure right after it; once the notebook is
-  trusted, every slider is drawn from the saved widget state and its End key shows the saved last frame;
+  trusted, every widget is drawn from the saved widget state, and each slider's Home and End keys show
+  the frames saved for its ends (no kernel involved);
 - with a slider (it calls ``frame_slider``): Run menu, Run All Cells; no cell shows an error; while a
-  last cell keeps the kernel busy, each slider is moved with the keyboard (End, Home, arrows to the
+  last cell keeps the kernel busy, each slider drawn is moved with the keyboard (End, Home, arrows to the
   middle) and the mouse (dragged past both ends and to the middle) and after each move the readout
   and the picture on screen must be those of the frame the notebook computed for that t; Play must
   advance the frames. Then the kernel is interrupted and the picture must still match the readout.
@@ -77,6 +78,7 @@ def scratch_copy(lab, path, folder: str, extra_cells: tuple[str, ...] = ()) -> t
 
 
 def probe_report(cell: dict) -> dict:
+    """The JSON the probe cell printed: the kernel's Python and ipywidgets, and each slider's values and frames."""
     text = "".join(out.get("text", "") for out in cell["outputs"])
     assert "BROWSER-PROBE " in text, f"the probe cell printed no report: {text[-500:]}"
     return json.loads(text.split("BROWSER-PROBE ", 1)[1])
@@ -119,12 +121,14 @@ def play_a_little(slider: Slider, when: str) -> int:
 def distinct_ends(slider: Slider) -> None:
     """The frames at the start, middle and end differ, so the checks above can tell them apart."""
     picks = (0, len(slider.values) // 2, -1)
+    assert len(slider.values) >= 3, f"a slider of {len(slider.values)} frames"
     assert len({slider.frame_sha[i] for i in picks}) == 3, \
         f"the slider's frames at t = {[slider.values[i] for i in picks]} are not three different pictures"
 
 
 @pytest.mark.parametrize("path", SLIDER_NOTEBOOKS, ids=lambda p: p.stem)
 def test_sliders_after_run_all(lab, page, path):
+    """Run All from the menu; then every slider, moved while the kernel is busy, shows the right frames."""
     name, n_cells = scratch_copy(lab, path, "run", (PROBE, BUSY))
     open_notebook(page, lab, name, n_cells, workspace=f"run-{path.stem}")
     menu(page, "Run", "Run All Cells")
@@ -135,20 +139,23 @@ def test_sliders_after_run_all(lab, page, path):
     report = probe_report(notebook[-2])
     assert report["python"] == sys.executable, f"the kernel runs {report['python']}, not this environment's Python"
     assert kernel_status(page) == "busy", "the last cell should keep the kernel busy"
-    sliders = [Slider(page, page.locator(f".frame-slider-{k}"), s["values"], s["sha"])
-               for k, s in enumerate(report["sliders"])]
-    assert sliders, f"{path.name} calls frame_slider but its kernel holds no slider"
-    for slider, info in zip(sliders, report["sliders"]):
-        assert slider.box.count() == 1, f"slider {slider.box} is not on the page once"
+    page.wait_for_function("""() => [...document.querySelectorAll('.frame-slider')]       // the probe's classes
+        .every(e => [...e.classList].some(c => /^frame-slider-\\d+$/.test(c)))""", timeout=60_000)
+    drawn = [(Slider(page, page.locator(f".frame-slider-{k}"), s["values"], s["sha"]), s["browser"])
+             for k, s in enumerate(report["sliders"])]
+    drawn = [(slider, browser) for slider, browser in drawn if slider.box.count()]   # collapsed outputs aside
+    assert drawn, f"{path.name} calls frame_slider but no slider is drawn"
+    for slider, browser in drawn:
+        assert slider.box.count() == 1, "a slider is drawn twice"
         distinct_ends(slider)
-        if info["browser"]:
+        if browser:
             exercise(slider, "kernel busy")
         else:
             assert "kernel is idle" in slider.box.text_content(), "a kernel-side slider needs its note"
     menu(page, "Kernel", "Interrupt Kernel")
     wait_for_kernel(page, "idle")
-    for slider, info in zip(sliders, report["sliders"]):
-        if info["browser"]:
+    for slider, browser in drawn:
+        if browser:
             slider.expect_frame(None, "after the kernel caught up")
         else:
             exercise(slider, "kernel idle")
@@ -205,6 +212,7 @@ def static_figure_follows(nb: nbformat.NotebookNode) -> list[str]:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_outputs_render(lab, page, path):
+    """Opened fresh (untrusted, not run): what a reader of the committed notebook sees."""
     nb = nbformat.read(path, as_version=4)
     name, n_cells = scratch_copy(lab, path, "fresh")
     open_notebook(page, lab, name, n_cells, workspace=f"fresh-{path.stem}")
