@@ -53,7 +53,7 @@ def generate(n: int = N, chunk: int = CHUNK, folder=CHUNKS, seed: int = 0, judge
         atomic_write(_chunk_path(folder, i), lambda p: torch.save(record, p))
         print(f"chunk {i}: {len(y)} digits in {record['seconds'] / 60:.1f} min", flush=True)
     seconds = sum(torch.load(_chunk_path(folder, i))["seconds"] for i in range(-(-n // chunk)))
-    return {"seconds": round(seconds, 1), "digits_per_s": round(n / seconds, 1)}
+    return {"seconds": round(seconds, 1), "digits_per_s": round(n / max(seconds, 1e-9), 1)}
 
 
 def load_generated(n: int = N, chunk: int = CHUNK, folder=CHUNKS) -> ImageSet:
