@@ -44,6 +44,7 @@ def test_teaching_text_names_no_issue_history_or_machine_path(path):
     texts = [source(c) for c in cells(path)] if nb else [path.read_text()]
     if nb:
         texts += ["".join(o.get("text", "")) + json.dumps(o.get("data", {}).get("text/plain", ""))
+                  + "".join(o.get("traceback", []))
                   for c in cells(path) for o in c.get("outputs", [])]
     text = "\n".join(texts)
     for pattern in (r"\bissue \d+", r"/work/", r"/tmp/", r"/home/", r"/root/", r"\bseed report\b", r"\bsittings?\b",
