@@ -45,14 +45,14 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def load_judge(device="cpu", need_full: bool = True) -> tuple:
-    """(digit classifier, :class:`RealImages` of MNIST); exits with a clear line when full MNIST
-    is needed for an honest floor and only the offline fallback is here."""
-    classifier = load_classifier(None, device)
+def load_judge(device="cpu", need_full: bool = True, dataset: str = "mnist") -> tuple:
+    """(the classifier of ``dataset``, :class:`RealImages` of it); exits with a clear line when the
+    full data set is needed for an honest floor and only the offline fallback is here."""
+    classifier = load_classifier(None, device, dataset)
     real = load_real_images(classifier)
     if need_full and not real.is_full:
-        raise SystemExit(f"this experiment needs full MNIST for an honest floor (found {real.test.source}); "
-                         "set DDPM_DATA to a folder holding MNIST/raw")
+        raise SystemExit(f"this experiment needs the full {dataset} data set for an honest floor (found "
+                         f"{real.test.source}); set DDPM_DATA to a folder holding MNIST/raw")
     return classifier, real
 
 

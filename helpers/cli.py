@@ -15,7 +15,7 @@ import time
 import warnings
 from typing import Callable
 
-from .config import Config, config_for_dataset
+from .config import DATASETS, Config, config_for_dataset
 from .data import load_images
 from .device import make_generator, pick_device
 from .distributed import from_environment, shutdown
@@ -122,6 +122,8 @@ def build_parser() -> Parser:
     sa.add_argument("--batch-size", type=int, default=500, help="images per forward pass")
     sa.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     sa.add_argument("--raw-weights", action="store_true", help="use raw weights instead of EMA")
+    sa.add_argument("--dataset", choices=sorted(DATASETS),
+                    help="check that the checkpoint makes images of this data set (an error if not)")
     sa.set_defaults(run=cmd_sample)
     parser.commands = sub            # helpers.__main__ adds the evaluation commands here
     return parser
@@ -152,7 +154,7 @@ def cmd_sample(args) -> None:
     if args.n < 1 or args.batch_size < 1:
         raise CLIError(f"--n and --batch-size must be positive, got {args.n} and {args.batch_size}")
     device = pick_device(args.device)
-    model, diffusion, config = load_model(args.checkpoint, device, use_ema=not args.raw_weights)
+    model, diffusion, config = load_model(args.checkpoint, device, not args.raw_weights, args.dataset)
     if args.sampler.steps and args.sampler.steps > diffusion.T:
         raise CLIError(f"--sampler {args.sampler} asks for more steps than the model's T={diffusion.T}")
     labels = parse_labels(args.labels, args.n, config.num_classes)

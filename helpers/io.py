@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 import torchvision
 
-from .config import Config
+from .config import Config, config_for_dataset
 from .schedule import Diffusion, diffusion_from_config
 from .unet import UNet, unet_from_config
 
@@ -112,14 +112,25 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
-               use_ema: bool = True) -> tuple[UNet, Diffusion, Config]:
+def _shape(config: Config) -> str:
+    return f"{config.channels} x {config.image_size} x {config.image_size}"
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", use_ema: bool = True,
+               dataset: str | None = None) -> tuple[UNet, Diffusion, Config]:
     """Rebuild the model and schedule stored in ``path``; EMA weights when present and ``use_ema``.
 
+    ``dataset`` (optional): the data set the caller wants images of; a checkpoint trained on
+    another is a :class:`CheckpointError` naming both and their image shapes.
     Returns (model in eval mode on ``device``, diffusion, config).
     """
     state = load_checkpoint(path, map_location=device)
     config = state["config"]
+    if dataset is not None and config.dataset != dataset:
+        wanted = config_for_dataset(dataset)
+        raise CheckpointError(f"{path} was trained on {config.dataset} ({_shape(config)} images), so it cannot "
+                              f"make {dataset} images ({_shape(wanted)}); train one with "
+                              f"'python -m helpers train --dataset {dataset} --out ...'")
     model = unet_from_config(config).to(device, memory_format=torch.channels_last)  # as in training
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
     try:

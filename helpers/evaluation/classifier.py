@@ -33,18 +33,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import DATASETS
 from ..data import ImageSet, epoch_order
 from ..device import progress_bar, provenance
 from ..io import CheckpointError, read_torch_file, save_checkpoint, save_json
 
 KIND = "digit_classifier"
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "models" / "digit_classifier.pt"
+MODELS = Path(__file__).resolve().parents[2] / "models"
+JUDGES = {"mnist": MODELS / "digit_classifier.pt", "fashion": MODELS / "fashion_classifier.pt"}
+DEFAULT_PATH = JUDGES["mnist"]
+
+
+def judge_path(dataset: str = "mnist") -> Path:
+    """The committed classifier that judges images of ``dataset`` (a clear error where there is none)."""
+    if dataset not in JUDGES:
+        raise CheckpointError(f"no classifier judges {dataset!r} images (judges exist for {sorted(JUDGES)})"
+                              + ("; CIFAR-10 samples are measured with Inception features instead"
+                                 if dataset == "cifar10" else ""))
+    return JUDGES[dataset]
 
 
 @dataclass
 class ClassifierConfig:
     """Architecture and training settings of the digit classifier."""
 
+    dataset: str = "mnist"               # the data set it judges (sets image shape and classes)
     widths: tuple[int, int] = (16, 32)   # channels of the two convolution blocks
     feature_dim: int = 128               # size of the penultimate layer (FID/KID features)
     dropout: float = 0.3
@@ -66,6 +79,8 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         self.widths = tuple(int(w) for w in self.widths)
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; expected one of {sorted(DATASETS)}")
         if len(self.widths) != 2 or min(self.widths) < 1:
             raise ValueError(f"widths must be two positive channel counts, got {self.widths}")
         if not 0.0 <= self.dropout < 1.0:
@@ -77,6 +92,12 @@ class ClassifierConfig:
         d["widths"] = list(self.widths)
         return d
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images it reads: its data set's."""
+        info = DATASETS[self.dataset]
+        return info.channels, info.image_size, info.image_size
+
 
 def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
     """Two 3x3 conv + BatchNorm + ReLU layers, then a 2x2 max-pool (halves H and W)."""
@@ -87,9 +108,10 @@ def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class DigitClassifier(nn.Module):
-    """CNN for (N, 1, 28, 28) float images in [-1, 1] -> logits (N, num_classes).
+    """CNN for (N, C, H, W) float images in [-1, 1] -> logits (N, num_classes).
 
-    :meth:`features` gives the penultimate layer, (N, feature_dim).
+    (C, H, W) is its data set's shape, ``config.image_shape``: (1, 28, 28) for MNIST and
+    Fashion-MNIST. :meth:`features` gives the penultimate layer, (N, feature_dim).
     """
 
     def __init__(self, config: ClassifierConfig | None = None):
@@ -97,8 +119,8 @@ class DigitClassifier(nn.Module):
         self.config = config = config or ClassifierConfig()
         w1, w2 = config.widths
         self.body = nn.Sequential(
-            *_conv_block(1, w1), *_conv_block(w1, w2), nn.Flatten(),
-            nn.Linear(w2 * 7 * 7, config.feature_dim, bias=False),
+            *_conv_block(config.image_shape[0], w1), *_conv_block(w1, w2), nn.Flatten(),
+            nn.Linear(w2 * (config.image_shape[1] // 4) ** 2, config.feature_dim, bias=False),
             nn.BatchNorm1d(config.feature_dim), nn.ReLU(inplace=True))
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(config.feature_dim, config.num_classes))
 
@@ -108,13 +130,15 @@ class DigitClassifier(nn.Module):
         return self.config.feature_dim
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate activations: (N, 1, 28, 28) in [-1, 1] -> (N, feature_dim), >= 0."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"the digit classifier takes images of shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        """Penultimate activations: (N, C, H, W) in [-1, 1] -> (N, feature_dim), >= 0."""
+        shape = self.config.image_shape
+        if x.ndim != 4 or tuple(x.shape[1:]) != shape:
+            raise ValueError(f"the {self.config.dataset} classifier takes images of shape (N, {', '.join(map(str, shape))}), "
+                             f"got {tuple(x.shape)}")
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, num_classes) for images (N, 1, 28, 28) in [-1, 1]."""
+        """Logits (N, num_classes) for images (N, C, H, W) in [-1, 1]."""
         return self.head(self.features(x))
 
 
@@ -183,9 +207,13 @@ def learning_rate(config: ClassifierConfig, step: int, total: int) -> float:
     return config.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def _check_data(data: ImageSet) -> None:
-    if data.images.ndim != 4 or tuple(data.images.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"the digit classifier trains on (N, 1, 28, 28) images, got {tuple(data.images.shape)}")
+def _check_data(data: ImageSet, config: ClassifierConfig) -> None:
+    """A clear error when ``data`` is not the data set ``config`` is for."""
+    if data.name and data.name != config.dataset:
+        raise ValueError(f"a {config.dataset} classifier cannot train on {data.name} images")
+    if data.images.ndim != 4 or tuple(data.images.shape[1:]) != config.image_shape:
+        raise ValueError(f"the {config.dataset} classifier trains on (N, {', '.join(map(str, config.image_shape))}) "
+                         f"images, got {tuple(data.images.shape)}")
 
 
 def _train_epoch(model: DigitClassifier, opt: torch.optim.Optimizer, data: ImageSet, epoch: int,
@@ -213,13 +241,13 @@ def _train_epoch(model: DigitClassifier, opt: torch.optim.Optimizer, data: Image
 
 def train_classifier(config: ClassifierConfig, data: ImageSet, device: torch.device | str = "cpu",
                      progress: bool = True) -> DigitClassifier:
-    """Train a :class:`DigitClassifier` on ``data`` (images (N, 1, 28, 28) in [-1, 1]).
+    """Train a :class:`DigitClassifier` on ``data`` (images (N, C, H, W) in [-1, 1]).
 
     Deterministic for a given ``config.seed`` on a given device: weights, batch
     order, augmentation and dropout all derive from it (the global RNG is restored
     afterwards). Returns the model in eval mode.
     """
-    _check_data(data)
+    _check_data(data, config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)              # initial weights and dropout masks
         model = DigitClassifier(config).to(device).train()
@@ -264,14 +292,16 @@ def _read(path: Path) -> dict:
     return state
 
 
-def load_classifier(path: str | os.PathLike | None = None,
-                    device: torch.device | str = "cpu") -> DigitClassifier:
-    """Rebuild the classifier stored in ``path`` (default: the committed one), in eval mode.
+def load_classifier(path: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+                    dataset: str | None = None) -> DigitClassifier:
+    """Rebuild the classifier stored in ``path`` (default: the committed judge of ``dataset``,
+    MNIST's when that is None too), in eval mode.
 
+    With ``dataset`` given, a classifier trained on another data set is a :class:`CheckpointError`.
     Its ``info`` dict (test accuracy, training settings) is attached as ``model.info``,
     the file as ``model.path``.
     """
-    path = Path(path) if path is not None else DEFAULT_PATH
+    path = Path(path) if path is not None else judge_path(dataset or "mnist")
     state = _read(path)
     try:
         model = DigitClassifier(ClassifierConfig(**state["config"]))
@@ -279,6 +309,9 @@ def load_classifier(path: str | os.PathLike | None = None,
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"classifier checkpoint {path} does not match its config "
                               f"({str(e).splitlines()[0][:200]})") from None
+    if dataset is not None and model.config.dataset != dataset:
+        raise CheckpointError(f"{path} judges {model.config.dataset} images, not {dataset}; "
+                              f"the {dataset} judge is {judge_path(dataset).relative_to(MODELS.parent)}")
     model.info = dict(state.get("info") or {})
     model.path = str(path)
     return model.to(device).eval()

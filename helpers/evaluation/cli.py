@@ -12,11 +12,13 @@ from ..io import load_samples
 
 def add_commands(sub) -> None:
     """Add ``train-classifier`` and ``evaluate`` to the subparsers ``sub`` of :func:`helpers.cli.build_parser`."""
-    tc = sub.add_parser("train-classifier", help="train the digit classifier used by 'evaluate'",
-                        description="Train the MNIST digit classifier (the judge of generated digits and the "
-                                    "feature extractor of FID/KID), measure its test accuracy and write the "
-                                    "checkpoint plus a .json record beside it.")
+    tc = sub.add_parser("train-classifier", help="train the classifier used by 'evaluate'",
+                        description="Train the classifier of MNIST or Fashion-MNIST (the judge of generated "
+                                    "images and the feature extractor of FID/KID), measure its test accuracy "
+                                    "and write the checkpoint plus a .json record beside it.")
     tc.add_argument("--out", required=True, help="checkpoint path to write, e.g. models/digit_classifier.pt")
+    tc.add_argument("--dataset", default="mnist", choices=["mnist", "fashion"],
+                    help="the data set it learns to judge (default mnist)")
     tc.add_argument("--epochs", type=int, help="passes over the training set (default 5)")
     tc.add_argument("--seed", type=int, default=0, help="seed for weights, batches, augmentation, dropout")
     tc.add_argument("--lr", type=float, help="peak learning rate (default 2e-3)")
@@ -26,14 +28,16 @@ def add_commands(sub) -> None:
     tc.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tc.set_defaults(run=cmd_train_classifier)
 
-    ev = sub.add_parser("evaluate", help="score a samples file with the digit classifier (and CLIP)",
-                        description="Score images written by 'sample': accuracy against the intended labels, "
-                                    "recognisability, class coverage, FID and KID on the digit classifier's "
-                                    "features next to their floor (real training digits vs the test set), "
-                                    "and CLIP's score when its weights can be had.")
+    ev = sub.add_parser("evaluate", help="score a samples file with its data set's classifier (and CLIP)",
+                        description="Score images written by 'sample' with the classifier of the data set "
+                                    "they imitate (MNIST or Fashion-MNIST, read from the file): accuracy against "
+                                    "the intended labels, recognisability, class coverage, FID and KID on the "
+                                    "classifier's features next to their floor (real training images vs the "
+                                    "test set), and CLIP's score when its weights can be had.")
     ev.add_argument("samples", help="a .pt file written by 'python -m helpers sample'")
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    ev.add_argument("--classifier", help="digit-classifier checkpoint (default: models/digit_classifier.pt)")
+    ev.add_argument("--classifier", help="classifier checkpoint (default: the committed judge of the samples' "
+                                         "data set, models/digit_classifier.pt or models/fashion_classifier.pt)")
     ev.add_argument("--no-fid", action="store_true", help="skip FID/KID and their floor (no MNIST needed)")
     ev.add_argument("--no-clip", action="store_true", help="skip the CLIP score")
     ev.add_argument("--clip-model", default="ViT-B-32", help="open_clip model name (default ViT-B-32)")
@@ -55,9 +59,9 @@ def cmd_train_classifier(args) -> None:
 
     overrides = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr,
                                    "batch_size": args.batch_size}.items() if v is not None}
-    config = ClassifierConfig(seed=args.seed, **overrides)
-    train_set = load_images("mnist", train=True, root=args.data_root)
-    test_set = load_images("mnist", train=False, root=args.data_root)
+    config = ClassifierConfig(dataset=args.dataset, seed=args.seed, **overrides)
+    train_set = load_images(args.dataset, train=True, root=args.data_root)
+    test_set = load_images(args.dataset, train=False, root=args.data_root)
     print(f"data: {len(train_set)} training images from {train_set.source}; "
           f"{len(test_set)} test images", file=sys.stderr)
     info = fit_and_save(config, train_set, test_set, args.out, pick_device(args.device),
@@ -74,9 +78,10 @@ def cmd_evaluate(args) -> None:
 
     if not 0 < args.threshold < 1:
         raise CLIError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    load_samples(args.samples)                       # fail fast on a bad file, before loading MNIST
+    _, _, meta = load_samples(args.samples)          # fail fast on a bad file, before loading any data
+    dataset = meta.get("dataset", "mnist")           # the data set the samples imitate picks the judge
     device = pick_device(args.device)
-    classifier = load_classifier(args.classifier, device)
+    classifier = load_classifier(args.classifier, device, dataset)
     real = None if args.no_fid else load_real_images(classifier, args.data_root)
     result = evaluate_file(args.samples, classifier, real, clip=not args.no_clip,
                            clip_model=args.clip_model, clip_pretrained=args.clip_pretrained,

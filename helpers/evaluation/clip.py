@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-PROMPT = "a handwritten digit {k}"
+PROMPTS = {"mnist": "a handwritten digit {name}", "fashion": "a photo of a {name}"}   # per data set
+PROMPT = PROMPTS["mnist"]
+DIGITS = tuple(str(k) for k in range(10))
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)     # open_clip.constants.OPENAI_DATASET_MEAN
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 HUB_HOST = "huggingface.co"
@@ -113,7 +115,7 @@ def tiny_clip(seed: int = 0, image_size: int = 32, width: int = 32) -> ClipModel
 
 
 def prepare_images(clip: ClipModel, images: torch.Tensor) -> torch.Tensor:
-    """Float digits (N, 1, H, W) in [-1, 1] -> CLIP input (N, 3, S, S): grey to RGB, resized, normalised."""
+    """Float images (N, 1 or 3, H, W) in [-1, 1] -> CLIP input (N, 3, S, S): grey to RGB, resized, normalised."""
     x = (images.float().clamp(-1, 1) + 1) / 2
     x = F.interpolate(x, size=(clip.image_size, clip.image_size), mode="bicubic", align_corners=False)
     x = x.clamp(0, 1).expand(-1, 3, -1, -1)
@@ -122,29 +124,30 @@ def prepare_images(clip: ClipModel, images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def similarities(clip: ClipModel, images: torch.Tensor, prompt: str = PROMPT, num_classes: int = 10,
-                 batch_size: int = 256) -> torch.Tensor:
-    """Cosine similarity (N, num_classes) between images (N, 1, H, W) in [-1, 1] and the prompts
-    ``prompt.format(k=k)`` for k = 0..num_classes-1."""
+def similarities(clip: ClipModel, images: torch.Tensor, prompt: str = PROMPT,
+                 class_names: tuple[str, ...] = DIGITS, batch_size: int = 256) -> torch.Tensor:
+    """Cosine similarity (N, K) between images (N, C, H, W) in [-1, 1] and the K prompts
+    ``prompt.format(name=class_names[k])``, k = 0..K-1."""
     device = next(clip.model.parameters()).device
-    tokens = clip.tokenizer([prompt.format(k=k) for k in range(num_classes)]).to(device)
+    tokens = clip.tokenizer([prompt.format(name=name) for name in class_names]).to(device)
     text = clip.model.encode_text(tokens, normalize=True)
     out = []
     for lo in range(0, len(images), batch_size):
         x = prepare_images(clip, images[lo:lo + batch_size].to(device))
         out.append((clip.model.encode_image(x, normalize=True) @ text.T).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0, num_classes)
+    return torch.cat(out) if out else torch.zeros(0, len(class_names))
 
 
-def clip_scores(clip: ClipModel, images: torch.Tensor, labels: torch.Tensor, prompt: str = PROMPT) -> dict:
-    """CLIP score and zero-shot accuracy of images (N, 1, H, W) in [-1, 1] against labels (N,).
+def clip_scores(clip: ClipModel, images: torch.Tensor, labels: torch.Tensor, prompt: str = PROMPT,
+                class_names: tuple[str, ...] = DIGITS) -> dict:
+    """CLIP score and zero-shot accuracy of images (N, C, H, W) in [-1, 1] against labels (N,).
 
     Returns ``clip_score`` (mean of 100 * max(cos, 0) with the label's prompt) and
     ``zero_shot_accuracy`` (share whose most similar prompt is the label's).
     """
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},), one per image, got {tuple(labels.shape)}")
-    sim = similarities(clip, images, prompt)
+    sim = similarities(clip, images, prompt, class_names)
     own = sim.gather(1, labels.long().view(-1, 1)).squeeze(1)
     return {"clip_score": float(100 * own.clamp(min=0).mean()),
             "zero_shot_accuracy": float((sim.argmax(dim=1) == labels).float().mean())}
@@ -152,10 +155,13 @@ def clip_scores(clip: ClipModel, images: torch.Tensor, labels: torch.Tensor, pro
 
 def clip_report(clip: ClipModel, images: torch.Tensor, labels: torch.Tensor, label_source: str,
                 real_images: torch.Tensor | None = None, real_labels: torch.Tensor | None = None,
-                prompt: str = PROMPT) -> dict:
+                prompt: str = PROMPT, class_names: tuple[str, ...] = DIGITS) -> dict:
     """CLIP's numbers on samples (against ``labels``: intended, or the classifier's reading, as
-    ``label_source`` says) and, for scale, on real digits (N', 1, H, W) with their true labels."""
-    out = {"model": clip.name, "prompt": prompt, "labels": label_source, **clip_scores(clip, images, labels, prompt)}
+    ``label_source`` says) and, for scale, on real images (N', C, H, W) with their true labels
+    (under the key ``real_digits``, whatever the data set)."""
+    out = {"model": clip.name, "prompt": prompt, "labels": label_source,
+           **clip_scores(clip, images, labels, prompt, class_names)}
     if real_images is not None and real_labels is not None and len(real_images):
-        out["real_digits"] = {"n": len(real_images), **clip_scores(clip, real_images, real_labels, prompt)}
+        out["real_digits"] = {"n": len(real_images),
+                              **clip_scores(clip, real_images, real_labels, prompt, class_names)}
     return out

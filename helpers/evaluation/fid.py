@@ -151,8 +151,8 @@ class RealImages:
         return {"test": self.test.source, "test_images": len(self.test), "floor_pool": self.train.source}
 
 
-def load_real_images(classifier: DigitClassifier, root: str | os.PathLike | None = None,
-                     dataset: str = "mnist") -> RealImages:
-    """:class:`RealImages` of ``dataset`` from :func:`helpers.data.load_images` (full or fallback)."""
+def load_real_images(classifier: DigitClassifier, root: str | os.PathLike | None = None) -> RealImages:
+    """:class:`RealImages` of the classifier's data set from :func:`helpers.data.load_images` (full or fallback)."""
+    dataset = classifier.config.dataset
     return RealImages(classifier, load_images(dataset, train=False, root=root),
                       load_images(dataset, train=True, root=root))

@@ -36,8 +36,9 @@ def as_float_images(images: torch.Tensor) -> torch.Tensor:
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28):
-        raise ValueError("the digit classifier judges 28x28 single-channel digits: images must have "
-                         f"shape (N, 1, 28, 28), got {tuple(images.shape)}")
+        raise ValueError("the classifiers judge 28x28 single-channel images (MNIST, Fashion-MNIST): images "
+                         f"must have shape (N, 1, 28, 28), got {tuple(images.shape)} (colour images are "
+                         "measured with Inception features, helpers.evaluation.inception)")
     if images.dtype == torch.uint8:
         return images.float().div(127.5).sub(1.0)
     if not images.is_floating_point():

@@ -8,6 +8,7 @@ import os
 
 import torch
 
+from ..config import DATASETS
 from ..data import ImageSet
 from ..io import load_samples
 from .classifier import DigitClassifier, predict_proba
@@ -37,9 +38,9 @@ def evaluate_samples(classifier: DigitClassifier, images: torch.Tensor, labels: 
 
 def _clip_part(images: torch.Tensor, labels: torch.Tensor | None, probs_labels: torch.Tensor,
                real: ImageSet | None, clip_model: str, clip_pretrained: str, clip_real: int,
-               device, seed: int) -> dict:
+               device, seed: int, dataset: str = "mnist") -> dict:
     """CLIP's report on float images (N, 1, 28, 28), or {'skipped': one line} when CLIP is unavailable."""
-    from .clip import ClipUnavailable, clip_report, load_clip
+    from .clip import PROMPTS, ClipUnavailable, clip_report, load_clip
 
     try:
         clip = load_clip(clip_model, clip_pretrained, device)
@@ -50,7 +51,8 @@ def _clip_part(images: torch.Tensor, labels: torch.Tensor | None, probs_labels: 
     if real is not None and clip_real > 0:
         pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))[:clip_real]
         real_x, real_y = real.images[pick], real.labels[pick]
-    return clip_report(clip, images, labels if labels is not None else probs_labels, source, real_x, real_y)
+    return clip_report(clip, images, labels if labels is not None else probs_labels, source, real_x, real_y,
+                       PROMPTS[dataset], DATASETS[dataset].classes)
 
 
 def evaluate_file(path: str | os.PathLike, classifier: DigitClassifier, real: RealImages | None = None,
@@ -67,13 +69,13 @@ def evaluate_file(path: str | os.PathLike, classifier: DigitClassifier, real: Re
     x = as_float_images(images)
     labels = check_labels(labels, len(x))
     out = {"samples": str(path), "labels_given": labels is not None, "meta": meta,
-           "classifier": {"path": getattr(classifier, "path", None),
+           "classifier": {"path": getattr(classifier, "path", None), "dataset": classifier.config.dataset,
                           **{k: getattr(classifier, "info", {}).get(k) for k in ("test_accuracy", "test_images")}},
            **evaluate_samples(classifier, x, labels, real, seed, threshold)}
     if clip:
         predicted = predict_proba(classifier, x).argmax(dim=1)
         out["clip"] = _clip_part(x, labels, predicted, None if real is None else real.test, clip_model,
-                                 clip_pretrained, clip_real, device, seed)
+                                 clip_pretrained, clip_real, device, seed, classifier.config.dataset)
     return out
 
 
@@ -87,8 +89,8 @@ def format_report(r: dict) -> str:
     c = r["classifier"]
     lines = [f"samples: {r['samples']}: {r['n']} images, "
              + ("with intended labels" if r["labels_given"] else "no labels (unconditional)"),
-             f"judge: digit classifier {c.get('path')}, test accuracy {_pct(c.get('test_accuracy'))} "
-             f"on {c.get('test_images')} MNIST test digits",
+             f"judge: {c.get('dataset')} classifier {c.get('path')}, test accuracy {_pct(c.get('test_accuracy'))} "
+             f"on {c.get('test_images')} test images",
              f"accuracy vs intended labels: {_pct(r['accuracy'])}",
              f"recognisability: mean confidence {r['mean_confidence']:.3f}; "
              f"{_pct(r['share_confident'])} of samples above {r['threshold']}",
@@ -97,8 +99,8 @@ def format_report(r: dict) -> str:
              f"class shares: {shares}"]
     if "distances" in r:
         d, f = r["distances"], r["floor"]
-        lines += [f"FID {d['fid']:.3f}   (floor {f['fid']:.3f}: {f['n']} MNIST training digits vs "
-                  f"the {r['reference']['test_images']} test digits)",
+        lines += [f"FID {d['fid']:.3f}   (floor {f['fid']:.3f}: {f['n']} real training images vs "
+                  f"the {r['reference']['test_images']} test images)",
                   f"KID {d['kid']:.5f} +- {d['kid_std']:.5f}   (floor {f['kid']:.5f} +- {f['kid_std']:.5f})"]
     clip = r.get("clip")
     if clip and "skipped" not in clip:
