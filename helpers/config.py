@@ -26,6 +26,14 @@ DATASETS = {
     "mnist": DatasetInfo(1, 28, tuple(str(d) for d in range(10)), 60_000, 10_000),
     "fashion": DatasetInfo(1, 28, ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                                    "Shirt", "Sneaker", "Bag", "Ankle boot"), 60_000, 10_000),
+    "cifar10": DatasetInfo(3, 32, ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                   "ship", "truck"), 50_000, 10_000),
+}
+# Settings besides the image shape that a data set brings (config_for_dataset); MNIST and
+# Fashion-MNIST use the Config defaults. CIFAR-10's colour photographs need a wider U-Net with a
+# fourth level (32 -> 16 -> 8 -> 4) and self-attention at 8x8 (Ho et al. 2020 put it at 16x16).
+PRESETS = {
+    "cifar10": dict(base_channels=64, channel_mults=(1, 2, 2, 2), attention=(8,)),
 }
 SCHEDULES = ("linear", "rescaled_linear", "cosine")
 RENAMED = {"scaled_linear": "rescaled_linear"}   # old name -> new name (still read from old checkpoints)
@@ -60,6 +68,8 @@ class Config:
                            "rescaled_linear (the same line times 1000/T), cosine", SCHEDULES)
     base_channels: int = _field(16, "U-Net width at full resolution")
     channel_mults: tuple[int, ...] = _field((1, 2, 2), "width multiplier per resolution, e.g. 1,2,2")
+    attention: tuple[int, ...] = _field((), "resolutions (in pixels) at which self-attention follows the "
+                                        "residual blocks, e.g. 8 or 16,8 (CIFAR-10's preset: 8; MNIST: none)")
     num_classes: int | None = _field(10, "classes the model is conditioned on; none: unconditional")
     skip_connections: bool = _field(True, "U-Net skip connections (switch off only for the ablation)")
     time_embedding: bool = _field(True, "timestep embedding (switch off only for the ablation)")
@@ -81,6 +91,7 @@ class Config:
 
     def __post_init__(self) -> None:
         self.channel_mults = tuple(int(m) for m in self.channel_mults)
+        self.attention = tuple(int(r) for r in self.attention)
         for name in ("dataset", "schedule", "lr_schedule"):
             choices = next(f for f in dataclasses.fields(self) if f.name == name).metadata["choices"]
             if getattr(self, name) not in choices:
@@ -96,9 +107,20 @@ class Config:
                     if self.min_snr_gamma is not None and self.min_snr_gamma <= 0 else "",
                     f"p_uncond must be in [0, 1), got {self.p_uncond}" if not 0 <= self.p_uncond < 1 else "",
                     f"num_classes must be positive or none, got {self.num_classes}"
-                    if self.num_classes is not None and self.num_classes < 1 else ""]
+                    if self.num_classes is not None and self.num_classes < 1 else "",
+                    self._attention_problem()]
         if any(problems):
             raise ValueError("; ".join(p for p in problems if p))
+
+    def resolutions(self) -> tuple[int, ...]:
+        """The U-Net's feature-map sizes, one per entry of channel_mults: (28, 14, 7) by default."""
+        return tuple(self.image_size // 2**i for i in range(len(self.channel_mults)))
+
+    def _attention_problem(self) -> str:
+        """'' when every attention resolution is one the U-Net has, else what is wrong."""
+        wrong = [r for r in self.attention if r not in self.resolutions()]
+        return (f"attention at {wrong} is not a resolution of this U-Net; its resolutions are "
+                f"{list(self.resolutions())}" if wrong else "")
 
     @property
     def conditional(self) -> bool:
@@ -109,11 +131,13 @@ class Config:
         """Plain-Python dict (what checkpoints store)."""
         d = dataclasses.asdict(self)
         d["channel_mults"] = list(self.channel_mults)
+        d["attention"] = list(self.attention)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        """Rebuild a Config from :meth:`to_dict` output (old schedule names accepted)."""
+        """Rebuild a Config from :meth:`to_dict` output (old schedule names accepted; fields
+        added since, such as ``attention``, take their defaults)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -133,9 +157,10 @@ class Config:
 
 
 def config_for_dataset(name: str, **overrides) -> Config:
-    """Default config whose image shape and classes match dataset ``name``; ``overrides`` win."""
+    """Default config whose image shape and classes match dataset ``name``, with its preset
+    (:data:`PRESETS`: CIFAR-10's wider U-Net with attention); ``overrides`` win."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
     info = DATASETS[name]
     return Config(**{"dataset": name, "channels": info.channels, "image_size": info.image_size,
-                     "num_classes": len(info.classes), **overrides})
+                     "num_classes": len(info.classes), **PRESETS.get(name, {}), **overrides})

@@ -7,12 +7,17 @@ residual block. For 28x28 inputs and ``channel_mults=(1, 2, 2)`` the
 resolutions are 28 -> 14 -> 7 -> 14 -> 28: every stride-2 layer halves or
 doubles the size exactly, so the output has the input's shape with no
 resizing or interpolation.
+
+Optionally a :class:`SelfAttention` block follows the residual blocks at chosen
+resolutions (``attention``, e.g. 8x8 for CIFAR-10's 32 -> 16 -> 8 -> 4), as in
+Ho et al. (2020); the MNIST default has none.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -64,6 +69,35 @@ class ResBlock(nn.Module):
         return h + self.skip(x)
 
 
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over the H*W positions of a feature map, plus a residual.
+
+    x: (B, C, H, W) -> (B, C, H, W). GroupNorm, then a 1x1 convolution makes a query, key and
+    value of C/heads numbers per head at every position; each position's output is the
+    softmax(q k^T / sqrt(C/heads))-weighted mean of the values of all H*W positions
+    (:func:`torch.nn.functional.scaled_dot_product_attention`); a 1x1 convolution, started at
+    zero so that the block begins as the identity, maps it back and adds it to x. Every pixel
+    can see every other at once, where a 3x3 convolution sees its neighbours: the cost grows
+    with (H*W)^2, so it is used only at small resolutions.
+    """
+
+    def __init__(self, ch: int, heads: int = 4):
+        super().__init__()
+        self.heads = heads if ch % heads == 0 else 1
+        self.norm = nn.GroupNorm(_groups(ch), ch)
+        self.qkv = nn.Conv2d(ch, 3 * ch, 1)
+        self.proj = nn.Conv2d(ch, ch, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        qkv = self.qkv(self.norm(x)).reshape(B, 3, self.heads, C // self.heads, H * W)
+        q, k, v = qkv.transpose(-1, -2).unbind(1)                # each (B, heads, H*W, C/heads)
+        h = F.scaled_dot_product_attention(q, k, v)              # (B, heads, H*W, C/heads)
+        return x + self.proj(h.transpose(-1, -2).reshape(B, C, H, W))
+
+
 class Downsample(nn.Module):
     """Strided 3x3 convolution: (B, C, H, W) -> (B, C, H/2, W/2) for even H, W."""
 
@@ -92,18 +126,24 @@ class UNet(nn.Module):
     x_t: (B, in_channels, image_size, image_size); t: (B,) LongTensor in 0..T-1;
     y: (B,) LongTensor of class labels in 0..num_classes, where ``num_classes``
     itself is the extra "no label" index (used for classifier-free guidance);
-    ``y=None`` means "no label" for every image.
+    ``y=None`` means "no label" for every image. ``attention``: the resolutions (in pixels)
+    at which a :class:`SelfAttention` block follows each residual block (down, middle, up).
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, base_channels: int = 16,
                  channel_mults: tuple[int, ...] = (1, 2, 2), num_classes: int | None = None,
-                 skip_connections: bool = True, time_embedding: bool = True):
+                 skip_connections: bool = True, time_embedding: bool = True,
+                 attention: tuple[int, ...] = ()):
         super().__init__()
         self.factor = 2 ** (len(channel_mults) - 1)
         if image_size % self.factor or image_size < self.factor:
             raise ValueError(
                 f"image_size {image_size} is not supported with {len(channel_mults)} resolution "
                 f"levels: it must be a multiple of {self.factor} ({_sizes_that_work(self.factor)})")
+        sizes = [image_size // 2**i for i in range(len(channel_mults))]
+        if set(attention) - set(sizes):
+            raise ValueError(f"attention at {sorted(set(attention) - set(sizes))} is not a resolution of "
+                             f"this U-Net; its resolutions are {sizes}")
         self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
         self.skip_connections, self.time_embedding = skip_connections, time_embedding
         self.base_channels = base_channels
@@ -113,17 +153,24 @@ class UNet(nn.Module):
         self.class_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
         chans = [base_channels * m for m in channel_mults]
         self.stem = nn.Conv2d(in_channels, chans[0], 3, padding=1)
-        self.down_blocks, self.downs = nn.ModuleList(), nn.ModuleList()
+
+        def attend(level: int, ch: int) -> nn.Module:
+            return SelfAttention(ch) if sizes[level] in attention else nn.Identity()
+
+        self.down_blocks, self.down_attn, self.downs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         prev = chans[0]
         for i, ch in enumerate(chans):
             self.down_blocks.append(ResBlock(prev, ch, emb_dim))
+            self.down_attn.append(attend(i, ch))
             self.downs.append(Downsample(ch) if i < len(chans) - 1 else nn.Identity())
             prev = ch
         self.mid = ResBlock(prev, prev, emb_dim)
-        self.up_blocks, self.ups = nn.ModuleList(), nn.ModuleList()
+        self.mid_attn = attend(len(chans) - 1, prev)
+        self.up_blocks, self.up_attn, self.ups = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         for i in reversed(range(len(chans))):
             skip_ch = chans[i] if skip_connections else 0
             self.up_blocks.append(ResBlock(prev + skip_ch, chans[i], emb_dim))
+            self.up_attn.append(attend(i, chans[i]))
             self.ups.append(Upsample(chans[i]) if i > 0 else nn.Identity())
             prev = chans[i]
         self.out = nn.Sequential(nn.GroupNorm(_groups(prev), prev), nn.GELU(),
@@ -161,14 +208,14 @@ class UNet(nn.Module):
             raise ValueError(f"t must have shape ({x.shape[0]},) to match the batch, got {tuple(t.shape)}")
         emb = self.embed(t, y)
         h, skips = self.stem(x), []
-        for block, down in zip(self.down_blocks, self.downs):
-            h = block(h, emb)
+        for block, attn, down in zip(self.down_blocks, self.down_attn, self.downs):
+            h = attn(block(h, emb))
             skips.append(h)
             h = down(h)
-        h = self.mid(h, emb)
-        for block, up in zip(self.up_blocks, self.ups):
+        h = self.mid_attn(self.mid(h, emb))
+        for block, attn, up in zip(self.up_blocks, self.up_attn, self.ups):
             skip = skips.pop()
-            h = block(torch.cat([h, skip], dim=1) if self.skip_connections else h, emb)
+            h = attn(block(torch.cat([h, skip], dim=1) if self.skip_connections else h, emb))
             h = up(h)
         return self.out(h)
 
@@ -176,7 +223,7 @@ class UNet(nn.Module):
 def unet_from_config(config) -> UNet:
     """The :class:`UNet` described by a :class:`helpers.config.Config`."""
     return UNet(config.channels, config.image_size, config.base_channels, config.channel_mults,
-                config.num_classes, config.skip_connections, config.time_embedding)
+                config.num_classes, config.skip_connections, config.time_embedding, config.attention)
 
 
 def count_parameters(model: nn.Module) -> int:
