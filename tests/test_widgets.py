@@ -145,3 +145,21 @@ def test_frame_slider_checks_its_arguments():
 def test_png_bytes_matches_png_frames():
     x = _frames(2)
     assert png_bytes(x[1], scale=3) == png_frames(x, scale=3)[1]
+
+
+def test_colour_frames_show_in_colour_on_the_slider(swap):
+    frames = torch.full((3, 3, 4, 5), -1.0)
+    for i in range(3):
+        frames[i, i] = 1.0                        # red, green, blue frames
+    box, slider, _ = frame_slider(png_frames(frames, scale=2), [0, 10, 20])
+    for i, rgb in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        slider.value = 10 * i
+        img = _decode(_shown(box))
+        assert img.mode == "RGB" and img.size == (10, 8) and img.getpixel((9, 7)) == rgb
+
+
+def test_png_bytes_of_a_colour_image_keeps_every_channel():
+    image = torch.stack([torch.linspace(-1, 1, 6).expand(4, 6), torch.zeros(4, 6), torch.ones(4, 6)])
+    img = _decode(png_bytes(image, scale=1))
+    assert img.mode == "RGB" and img.size == (6, 4)
+    assert img.getpixel((0, 0)) == (0, 128, 255) and img.getpixel((5, 3)) == (255, 128, 255)
