@@ -6,10 +6,12 @@
     python -m experiments.reference_quality samplers --samplers ddpm ddim:50 ddim:25 ddim:10
     python -m experiments.reference_quality trajectory      # when digits become recognisable
     python -m experiments.reference_quality floors          # real digits: random vs balanced classes
+    python -m experiments.reference_quality guided --dataset fashion   # the Fashion-MNIST reference
 
 Each part samples from ``--checkpoint`` (default: the committed reference model), scores
 with the digit classifier and FID against the floor, and writes itself as part ``--name``
-(default: the part's name) of ``--out`` (default ``results/reference_quality.json``).
+(default: the part's name) of ``--out`` (default ``results/reference_quality.json``, for
+Fashion-MNIST ``results/fashion/reference_quality.json``).
 Guided digits are asked for in MNIST's class proportions (``--labels balanced``: 0..9 in
 turn). Needs full MNIST (``DDPM_DATA``).
 """
@@ -17,14 +19,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 import torchvision
 
-from experiments.common import REFERENCE, RESULTS, ROOT, load_judge, provenance, sample_and_score, summary, write
+from experiments.common import ROOT, load_judge, provenance, sample_and_score, summary, write
 from helpers.device import make_generator, pick_device
 from helpers.evaluation.metrics import first_recognisable_t, trajectory_recognisability
-from helpers.io import load_checkpoint, load_model
+from helpers.io import REFERENCE_MODELS, load_checkpoint, load_model, reference_model, results_dir
 from helpers.samplers import parse_sampler
 from helpers.sampling import trajectory
 
@@ -32,9 +35,10 @@ DEFAULT_N = {"guided": 10_000, "unconditional": 10_000, "sweep": 1_000, "sampler
              "floors": 10_000}
 
 
-def recognisability_curves(model, diffusion, classifier, n: int, guidance: float, seed: int) -> dict:
+def recognisability_curves(model, diffusion, classifier, n: int, guidance: float, seed: int,
+                           strip_path: Path) -> dict:
     """Classifier accuracy on x_t and on the x0 estimate at every step of n DDPM trajectories;
-    also draws ``results/trajectory_strip.png`` (8 frames of 10 digits, x_t above x0)."""
+    also draws ``strip_path`` (8 frames of 10 images, x_t above x0)."""
     labels, start = torch.arange(n) % 10, time.monotonic()
     traj = trajectory(model, diffusion, n, labels, guidance, make_generator(seed, next(model.parameters()).device))
     seconds = time.monotonic() - start
@@ -43,7 +47,8 @@ def recognisability_curves(model, diffusion, classifier, n: int, guidance: float
              for key, c in curves.items()}
     picks = torch.linspace(0, len(traj["t"]) - 1, 8).round().long()       # 8 frames, noise to digit
     strip = torch.cat([traj["x_t"][picks, :10], traj["x0"][picks, :10].clamp(-1, 1)]).flatten(0, 1)
-    torchvision.utils.save_image((strip + 1) / 2, RESULTS / "trajectory_strip.png", nrow=10, padding=1)
+    strip_path.parent.mkdir(parents=True, exist_ok=True)
+    torchvision.utils.save_image((strip + 1) / 2, strip_path, nrow=10, padding=1)
     return {"strip_t": traj["t"][picks].tolist(), "n": n, "guidance": guidance, "sampler": "ddpm",
             "steps": diffusion.T, "seed": seed, "schedule": diffusion.schedule, "T": diffusion.T,
             "seconds": round(seconds, 1),
@@ -57,7 +62,8 @@ def real_floors(real, n: int, seed: int) -> dict:
     drawn n/10 per class (what balanced labels ask a perfect model for)."""
     g = torch.Generator().manual_seed(seed)
     balanced = torch.cat([idx[torch.randperm(len(idx), generator=g)[:n // 10]]
-                          for idx in (torch.nonzero(real.train.labels == c).flatten() for c in range(10))])
+                          for idx in (torch.nonzero(real.train.labels == c).flatten()
+                                      for c in range(len(real.train.class_names)))])
     result = {"n": n, "seed": seed, "random": real.floor(n, seed),
               "balanced": real.distances(real.train.images[balanced], torch.Generator().manual_seed(seed))}
     result["balanced_over_random_fid"] = result["balanced"]["fid"] / result["random"]["fid"]
@@ -67,7 +73,9 @@ def real_floors(real, n: int, seed: int) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("part", choices=sorted(DEFAULT_N))
-    p.add_argument("--checkpoint", default=str(REFERENCE))
+    p.add_argument("--dataset", choices=sorted(REFERENCE_MODELS), default="mnist",
+                   help="data set: picks the default checkpoint, the judge and --out")
+    p.add_argument("--checkpoint", help="model to measure (default: the data set's committed reference)")
     p.add_argument("--n", type=int, help="samples per setting (default: 10,000 or 1,000 by part)")
     p.add_argument("--guidance", type=float, default=2.0, help="w of 'guided', 'samplers', 'trajectory'")
     p.add_argument("--sampler", type=parse_sampler, default=parse_sampler("ddim:50"),
@@ -82,19 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--name", help="key of the result in --out (default: the part's name)")
-    p.add_argument("--out", default=str(RESULTS / "reference_quality.json"))
+    p.add_argument("--out", help="results file (default: reference_quality.json in the data set's results folder)")
     return p
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    args.checkpoint = args.checkpoint or str(reference_model(args.dataset))
+    out_dir = results_dir(args.dataset)
     device = pick_device("auto")
-    model, diffusion, _ = load_model(args.checkpoint, device)
-    classifier, real = load_judge(device)
+    model, diffusion, _ = load_model(args.checkpoint, device, dataset=args.dataset)
+    classifier, real = load_judge(device, dataset=args.dataset)
     n = args.n or DEFAULT_N[args.part]
     run = dict(model=model, diffusion=diffusion, classifier=classifier, real=real, n=n, seed=args.seed,
                batch_size=args.batch_size, labels=args.labels)
-    samples = ROOT / "outputs" / "reference"
+    samples = ROOT / "outputs" / ("reference" if args.dataset == "mnist" else f"{args.dataset}_reference")
     if args.part in ("guided", "unconditional"):
         guidance = args.guidance if args.part == "guided" else None
         result = sample_and_score(**run, guidance=guidance, sampler=args.sampler, checkpoint=args.checkpoint,
@@ -109,12 +119,13 @@ def main(argv: list[str] | None = None) -> dict:
     elif args.part == "floors":
         result = real_floors(real, n, args.seed)
     else:
-        result = recognisability_curves(model, diffusion, classifier, n, args.guidance, args.seed)
+        result = recognisability_curves(model, diffusion, classifier, n, args.guidance, args.seed,
+                                        out_dir / "trajectory_strip.png")
     result.update(provenance("reference_quality", argv, device))
     if args.part != "floors":                            # the only part without a model
         result.update(checkpoint=args.checkpoint.rsplit("/", 1)[-1],
                       checkpoint_step=int(load_checkpoint(args.checkpoint)["step"]))
-    write(result, args.out, args.name or args.part)
+    write(result, args.out or out_dir / "reference_quality.json", args.name or args.part)
     return result
 
 

@@ -29,6 +29,20 @@ ROOT = Path(__file__).resolve().parents[1]   # the repository: models/, results/
 FORMAT = 1
 REQUIRED = ("format", "config", "model")
 PREVIEW = 100          # images in the PNG beside a samples file, 10 per row
+REFERENCE_MODELS = {"mnist": "models/ddpm_reference.pt", "fashion": "models/fashion_reference.pt"}
+
+
+def reference_model(dataset: str = "mnist") -> Path:
+    """The committed reference model of ``dataset`` (a clear error where the course has none)."""
+    if dataset not in REFERENCE_MODELS:
+        raise CheckpointError(f"the course commits reference models for {sorted(REFERENCE_MODELS)}, not {dataset!r}"
+                              + ("; notebook 08 trains a CIFAR-10 model" if dataset == "cifar10" else ""))
+    return ROOT / REFERENCE_MODELS[dataset]
+
+
+def results_dir(dataset: str = "mnist") -> Path:
+    """Where the measurements of a data set's reference model live: results/ (MNIST), results/<dataset>/."""
+    return ROOT / "results" if dataset == "mnist" else ROOT / "results" / dataset
 
 
 class CheckpointError(RuntimeError):

@@ -303,6 +303,9 @@ def _loop(state: TrainState, data: ImageSet, total: int | None, bar, out, callba
 def _check_data(config: Config, data: ImageSet) -> None:
     """Clear errors when the data does not fit the model the config describes."""
     want = (config.channels, config.image_size, config.image_size)
+    if data.name and data.name != config.dataset:
+        raise ValueError(f"the data are {data.name} images but the config is for {config.dataset}; build it with "
+                         f"config_for_dataset({data.name!r}) (on the command line: --dataset {data.name})")
     if tuple(data.images.shape[1:]) != want:
         raise ValueError(f"data images have shape {tuple(data.images.shape[1:])} but the config "
                          f"expects {want}; set channels/image_size to match the data set")
