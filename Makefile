@@ -16,7 +16,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
          --nbval-cell-timeout 900 -p no:cacheprovider
 
-.PHONY: setup run test unit notebooks-test test-widgets7 test-browser chromium report bench clean
+.PHONY: setup run test unit notebooks-test test-widgets7 test-browser chromium fashion-data report bench clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,15 @@ CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 $(BROWSER_STAMP): requirements-browser.txt $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-browser.txt
 	mkdir -p $(dir $@) && touch $@
+
+## make fashion-data: Debian's Fashion-MNIST (dataset-fashion-mnist, 30 MB) for the Fashion-MNIST
+## variants of the notebooks and their tests; on other systems torchvision downloads it on first use.
+fashion-data:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then echo "Fashion-MNIST: installed"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends dataset-fashion-mnist \
+	  || { apt-get update && apt-get install -y --no-install-recommends dataset-fashion-mnist; }; \
+	else sudo -n apt-get install -y --no-install-recommends dataset-fashion-mnist \
+	  || { echo "no Fashion-MNIST: install it with 'sudo apt-get install dataset-fashion-mnist'"; exit 1; }; fi
 
 chromium:
 	@if [ -n "$(CHROMIUM)" ]; then echo "chromium: $(CHROMIUM)"; \

@@ -127,3 +127,27 @@ def test_module_entry_point_help():
     result = subprocess.run([sys.executable, "-m", "helpers", "sample", "--checkpoint", "nope.pt",
                              "--n", "1", "--out", "o.pt"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip() == "error: checkpoint nope.pt does not exist"
+
+
+def test_a_checkpoint_refuses_another_data_set(checkpoint, tmp_path, capsys):
+    """An MNIST checkpoint asked for Fashion-MNIST or CIFAR-10 images, or resumed on them: one line each."""
+    for dataset, shape in (("fashion", "1 x 28 x 28"), ("cifar10", "3 x 32 x 32")):
+        code, _, err = _run(capsys, "sample", "--checkpoint", str(checkpoint), "--n", "2", "--dataset", dataset,
+                            "--out", str(tmp_path / "s.pt"))
+        assert code == 2 and f"trained on mnist (1 x 28 x 28 images), so it cannot make {dataset} images ({shape})" in err
+        assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.filterwarnings("ignore::helpers.data.DataFallbackWarning")
+def test_resuming_on_another_data_set_is_one_line(checkpoint, tmp_path, capsys):
+    from helpers.data import load_images
+
+    try:
+        load_images("fashion", download=False)
+    except FileNotFoundError:
+        pytest.skip("Fashion-MNIST is not on this machine")
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(checkpoint.read_bytes())
+    code, _, err = _run(capsys, "train", "--dataset", "fashion", "--out", str(copy), "--resume", "--max-steps", "5",
+                        "--no-progress", "--device", "cpu")
+    assert code == 2 and "the data are fashion images but the config is for mnist" in err

@@ -71,3 +71,20 @@ def test_cli_evaluate_bad_files_are_one_line(content, message, tmp_path, capsys)
 def test_cli_evaluate_missing_classifier(samples_file, tmp_path, capsys):
     code, _, err = _run(capsys, "evaluate", str(samples_file), "--classifier", str(tmp_path / "no.pt"), "--no-fid")
     assert code == 2 and "does not exist; train one" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_evaluate_picks_the_judge_of_the_samples_data_set(split, tmp_path, capsys):
+    real = split[1]
+    path = save_samples(real.images[:20], real.labels[:20], tmp_path / "f.pt", {"dataset": "fashion"})
+    code, out, err = _run(capsys, "evaluate", str(path), "--json", "--no-fid", "--no-clip")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["classifier"]["dataset"] == "fashion" and r["classifier"]["path"].endswith("fashion_classifier.pt")
+
+
+def test_cli_evaluate_refuses_a_judge_of_another_data_set(split, tmp_path, capsys):
+    real = split[1]
+    path = save_samples(real.images[:20], real.labels[:20], tmp_path / "f.pt", {"dataset": "fashion"})
+    code, _, err = _run(capsys, "evaluate", str(path), "--classifier", "models/digit_classifier.pt", "--no-fid")
+    assert code == 2 and "judges mnist images, not fashion" in err and "fashion_classifier.pt" in err
+    assert len(err.strip().splitlines()) == 1
