@@ -78,8 +78,10 @@ def cmd_evaluate(args) -> None:
 
     if not 0 < args.threshold < 1:
         raise CLIError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    _, _, meta = load_samples(args.samples)          # fail fast on a bad file, before loading any data
+    images, _, meta = load_samples(args.samples)     # fail fast on a bad file, before loading any data
     dataset = meta.get("dataset", "mnist")           # the data set the samples imitate picks the judge
+    if dataset == "cifar10":
+        return _evaluate_colour(args, images, dataset)
     device = pick_device(args.device)
     classifier = load_classifier(args.classifier, device, dataset)
     real = None if args.no_fid else load_real_images(classifier, args.data_root)
@@ -89,3 +91,27 @@ def cmd_evaluate(args) -> None:
     if result.get("clip") and "skipped" in result["clip"]:
         print(result["clip"]["skipped"], file=sys.stderr)
     print(json.dumps(result, default=str) if args.json else format_report(result))
+
+
+def _evaluate_colour(args, images, dataset: str) -> None:
+    """CIFAR-10 samples: no classifier judges them; FID and KID on Inception features, next to their floor."""
+    from .inception import InceptionUnavailable, inception_report
+
+    if args.no_fid or args.classifier:
+        raise CLIError(f"{dataset} samples have no classifier judge: 'evaluate' measures them with FID and KID on "
+                       "Inception features only (drop --no-fid and --classifier)")
+    test = load_images(dataset, train=False, root=args.data_root)
+    train = load_images(dataset, train=True, root=args.data_root)
+    try:
+        r = inception_report(images, test, train, seed=args.seed)
+    except InceptionUnavailable as e:
+        raise CLIError(str(e)) from None
+    r = {"samples": args.samples, "dataset": dataset, **r}
+    if args.json:
+        print(json.dumps(r, default=str))
+        return
+    f = r["floor"]
+    print(f"samples: {args.samples}: {r['n']} {dataset} images; features: {r['features']}\n"
+          f"FID {r['fid']:.3f}   (floor {f['fid']:.3f}: {f['n']} real training images vs the {r['test_images']} "
+          f"test images; ratio {r['fid_ratio']:.2f})\n"
+          f"KID {r['kid']:.5f} +- {r['kid_std']:.5f}   (floor {f['kid']:.5f} +- {f['kid_std']:.5f})")

@@ -123,3 +123,30 @@ def test_real_inception_features_where_the_weights_are_cached():
     net = inception_features()
     features = inception.SharedFeatures(net)(torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
     assert features.shape == (2, 2048) and net.num_features == 2048
+
+
+def test_cli_evaluate_measures_cifar10_samples_on_the_injected_features(sets, tmp_path, capsys, monkeypatch):
+    """``python -m helpers evaluate`` on a CIFAR-10 samples file: Inception's path, with the tiny extractor
+    standing in for Inception's weights and the stand-in data for CIFAR-10; and one line when offline."""
+    import json
+
+    from helpers.__main__ import main
+    from helpers.io import save_samples
+
+    train, test = sets
+    monkeypatch.setattr("helpers.evaluation.cli.load_images", lambda name, train=True, root=None: sets[not train])
+    path = save_samples(test.images[:60], test.labels[:60], tmp_path / "c.pt", {"dataset": "cifar10"})
+    real = inception.inception_report
+    monkeypatch.setattr(inception, "inception_report", lambda *a, **k: real(*a, feature=PooledColour(), kid_subsets=5, **k))
+    assert main(["evaluate", str(path), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["dataset"] == "cifar10" and r["n"] == 60 and r["floor"]["n"] == 60 and "pooled colours" in r["features"]
+    assert main(["evaluate", str(path), "--no-fid"]) == 2
+    assert "no classifier judge" in capsys.readouterr().err
+
+    def offline(*args, **kwargs):
+        raise InceptionUnavailable("Inception weights could not be downloaded (offline)")
+    monkeypatch.setattr(inception, "inception_report", offline)
+    assert main(["evaluate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: Inception weights could not be downloaded (offline)"
