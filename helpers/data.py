@@ -73,7 +73,8 @@ class ImageSet:
     def is_full(self) -> bool:
         """True when this is the whole split of a known data set (60,000 MNIST training digits, ...)."""
         info = DATASETS.get(self.name)
-        return info is not None and not self.generated and len(self) == (info.train_size if self.train else info.test_size)
+        full_size = None if info is None else info.train_size if self.train else info.test_size
+        return not self.generated and len(self) == full_size
 
 
 def default_cache() -> Path:

@@ -162,7 +162,8 @@ def test_cifar10_preset_is_wider_with_attention_at_8x8_and_mnist_is_unchanged():
 
 
 def test_attention_is_validated_and_old_configs_load():
-    with pytest.raises(ValueError, match=r"attention at \[7\] is not a resolution of this U-Net; its resolutions are \[32, 16, 8, 4\]"):
+    with pytest.raises(ValueError, match=r"attention at \[7\] is not a resolution of this U-Net; "
+                                         r"its resolutions are \[32, 16, 8, 4\]"):
         config_for_dataset("cifar10", attention=(7,))
     c = config_for_dataset("cifar10")
     assert c.to_dict()["attention"] == [8] and Config.from_dict(c.to_dict()) == c
@@ -220,7 +221,8 @@ def test_cli_trains_and_samples_cifar10_on_the_stand_in(offline, capsys):
                      "16", "--attention", "16,8", "--no-progress", "--device", "cpu", "--out", str(ckpt)])
     assert code == 0, capsys.readouterr().err
     config = load_checkpoint(ckpt)["config"]
-    assert (config.dataset, config.channels, config.channel_mults, config.attention) == ("cifar10", 3, (1, 2, 2, 2), (16, 8))
+    assert (config.dataset, config.channels, config.attention) == ("cifar10", 3, (16, 8))
+    assert config.channel_mults == (1, 2, 2, 2)                          # the preset's, under the flags given
     assert main(["sample", "--checkpoint", str(ckpt), "--n", "4", "--sampler", "ddim:3", "--labels", "balanced",
                  "--guidance", "2", "--out", str(samples), "--device", "cpu"]) == 0
     out = torch.load(samples)

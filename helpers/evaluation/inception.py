@@ -149,16 +149,16 @@ def distances(fid_real, kid_real, fake: torch.Tensor, generator: torch.Generator
 
 def inception_report(images: torch.Tensor, test: ImageSet, train: ImageSet, seed: int = 0,
                      feature: nn.Module | None = None, kid_subsets: int = KID_SUBSETS,
-                     batch_size: int = 200) -> dict:
+                     batch_size: int = 200, device: str | torch.device = "cpu") -> dict:
     """FID and KID of ``images`` (N, 3, H, W; uint8 0..255 or float in [-1, 1]) against ``test``,
     next to the floor: the same for N images of ``train`` (drawn with a generator seeded by ``seed``).
 
-    feature: the extractor (see the module docstring); None: Inception, which may raise
-    :class:`InceptionUnavailable`. Returns fid, kid, kid_std, floor (the same keys and n),
+    feature: the extractor (see the module docstring), used on its own device; None: Inception on
+    ``device``, which may raise :class:`InceptionUnavailable`. Returns fid, kid, kid_std, floor (the same keys and n),
     fid_ratio (FID over the floor's: 1 is as good as real images), n, features (which were
     used) and where the real images came from.
     """
-    extractor = feature if feature is not None else inception_features()
+    extractor = feature if feature is not None else inception_features().to(device)
     shared = SharedFeatures(extractor)
     fid_real, kid_real = real_metrics(shared, as_uint8_rgb(test.images), kid_subsets, batch_size)
     g = torch.Generator().manual_seed(seed)
