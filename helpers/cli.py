@@ -43,10 +43,10 @@ def _typed(kind: type, optional: bool) -> Callable[[str], object]:
     def convert(text: str):
         if optional and text.lower() == "none":
             return None
-        if kind is tuple:
-            return tuple(int(v) for v in text.split(","))
+        if kind is tuple:       # 'none' or '' is the empty tuple (e.g. --attention none: no attention)
+            return () if text.strip().lower() in ("", "none") else tuple(int(v) for v in text.split(","))
         return kind(text)
-    name = "comma-separated integers" if kind is tuple else kind.__name__
+    name = "comma-separated integers or none" if kind is tuple else kind.__name__
     convert.__name__ = f"{name}{' or none' if optional else ''}"   # argparse names it in its error
     return convert
 
@@ -68,7 +68,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration (every field of helpers.config.Config)")
     for f in dataclasses.fields(Config):
         flag, default = "--" + f.name.replace("_", "-"), getattr(Config(), f.name)
-        text = f"{f.metadata['help']} (default: {default if not isinstance(default, tuple) else ','.join(map(str, default))})"
+        shown = default if not isinstance(default, tuple) else ",".join(map(str, default)) or "none"
+        text = f"{f.metadata['help']} (default: {shown})"
         kind = {"int": int, "float": float, "str": str, "bool": bool}.get(f.type.split(" |")[0], tuple)
         if kind is bool:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,

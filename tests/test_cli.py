@@ -151,3 +151,12 @@ def test_resuming_on_another_data_set_is_one_line(checkpoint, tmp_path, capsys):
     code, _, err = _run(capsys, "train", "--dataset", "fashion", "--out", str(copy), "--resume", "--max-steps", "5",
                         "--no-progress", "--device", "cpu")
     assert code == 2 and "the data are fashion images but the config is for mnist" in err
+
+
+def test_a_tuple_flag_can_be_emptied():
+    from helpers.cli import build_parser, config_from_args
+
+    parser = build_parser()
+    preset = config_from_args(parser.parse_args(["train", "--out", "x.pt", "--dataset", "cifar10"]))
+    off = config_from_args(parser.parse_args(["train", "--out", "x.pt", "--dataset", "cifar10", "--attention", "none"]))
+    assert preset.attention == (8,) and off.attention == ()

@@ -137,7 +137,8 @@ def test_cli_evaluate_measures_cifar10_samples_on_the_injected_features(sets, tm
     monkeypatch.setattr("helpers.evaluation.cli.load_images", lambda name, train=True, root=None: sets[not train])
     path = save_samples(test.images[:60], test.labels[:60], tmp_path / "c.pt", {"dataset": "cifar10"})
     real = inception.inception_report
-    monkeypatch.setattr(inception, "inception_report", lambda *a, **k: real(*a, feature=PooledColour(), kid_subsets=5, **k))
+    monkeypatch.setattr(inception, "inception_report",
+                        lambda *a, **k: real(*a, feature=PooledColour(), kid_subsets=5, **k))
     assert main(["evaluate", str(path), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["dataset"] == "cifar10" and r["n"] == 60 and r["floor"]["n"] == 60 and "pooled colours" in r["features"]
