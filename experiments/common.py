@@ -51,8 +51,10 @@ def load_judge(device="cpu", need_full: bool = True, dataset: str = "mnist") -> 
     classifier = load_classifier(None, device, dataset)
     real = load_real_images(classifier)
     if need_full and not real.is_full:
-        raise SystemExit(f"this experiment needs the full {dataset} data set for an honest floor (found "
-                         f"{real.test.source}); set DDPM_DATA to a folder holding MNIST/raw")
+        name = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}.get(dataset, dataset)
+        raise SystemExit(f"this experiment needs full {name} for an honest floor (found {real.test.source}); "
+                         + ("set DDPM_DATA to a folder holding MNIST/raw" if dataset == "mnist"
+                            else "install it (make fashion-data) or run once with internet access"))
     return classifier, real
 
 
