@@ -53,6 +53,8 @@ def results_table() -> str:
     bench = [json.loads(x) for x in (RESULTS / "benchmarks" / "bench.jsonl").read_text().splitlines()]
     judge = json.loads((ROOT / "models" / "digit_classifier.json").read_text())
     aug = json.loads((RESULTS / "applications.json").read_text())["augmentation"]
+    fg = json.loads((RESULTS / "fashion" / "reference_quality.json").read_text())["guided"]
+    fjudge = json.loads((ROOT / "models" / "fashion_classifier.json").read_text())
     ratio = lambda r: r["distances"]["fid"] / r["floor"]["fid"]  # noqa: E731
     g, close = quality["guided"], quality["guided_ddpm50_w1.1"]
     cpu15 = next(r for r in bench if r["benchmark"] == "time_to_digits" and not r["label"]
@@ -71,7 +73,10 @@ def results_table() -> str:
             f"| a classifier trained only on {aug['generated']:,} generated digits, on MNIST's real test digits "
             f"(notebook 06) | {aug['runs']['generated']['accuracy']:.2%} | | {_machine(aug)} |",
             f"| the judge: the course's digit classifier, on MNIST's {judge['test_images']:,} test digits "
-            f"| {judge['test_accuracy']:.2%} | | {_machine(judge)} |"]
+            f"| {judge['test_accuracy']:.2%} | | {_machine(judge)} |",
+            f"| Fashion-MNIST reference, {fg['n']:,} images, w = {fg['guidance']:g}, DDIM {fg['steps']} steps "
+            f"(judge: {fjudge['test_accuracy']:.1%} on real ones) | {fg['accuracy']:.2%} | {ratio(fg):.2f} "
+            f"| {_machine(fg)} |"]
     return "\n".join(rows)
 
 
