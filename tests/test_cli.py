@@ -91,7 +91,7 @@ def test_resume_continues_the_step_count(checkpoint, capsys):
     (["train", "--out", "x.pt", "--sitting-minutes", "-5"], "--sitting-minutes must be positive"),
     (["train", "--out", "x.pt", "--dataset", "cifar"], "invalid choice: 'cifar'"),
     (["fly"], "invalid choice: 'fly'"),
-    (["train", "--out", "x.pt", "--channel-mults", "1,x"], "invalid comma-separated integers value: '1,x'"),
+    (["train", "--out", "x.pt", "--channel-mults", "1,x"], "invalid comma-separated integers or none value: '1,x'"),
     (["train", "--out", "x.pt", "--lr", "fast"], "invalid float value: 'fast'"),
     (["train", "--out", "x.pt", "--ema-decay", "1.5", "--max-steps", "1"], "ema_decay must be in (0, 1)"),
 ])

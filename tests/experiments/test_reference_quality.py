@@ -20,7 +20,7 @@ def tiny_checkpoint(tmp_path):
                                          ("sweep", ["--sweep-w", "0", "2", "--sampler", "ddim:3"]),
                                          ("samplers", ["--samplers", "ddpm:3", "ddim:3:0.5"])])
 def test_parts_write_their_result_with_provenance(part, extra, tiny_checkpoint, judge, tmp_path, monkeypatch):
-    monkeypatch.setattr(reference_quality, "load_judge", lambda device: judge)
+    monkeypatch.setattr(reference_quality, "load_judge", lambda device, dataset="mnist": judge)
     monkeypatch.setattr(reference_quality, "ROOT", tmp_path)            # samples files go under tmp_path
     out = tmp_path / "rq.json"
     reference_quality.main([part, "--checkpoint", str(tiny_checkpoint), "--n", "20", "--out", str(out), *extra])
