@@ -1,12 +1,13 @@
 """Shared fixtures: tiny data sets (the tiny configs and models are in tests/tiny.py)."""
 from __future__ import annotations
 
+import socket
 import warnings
 
 import pytest
 import torch
 
-from helpers.data import ImageSet, load_images
+from helpers.data import ImageSet, load_images, network_available
 
 
 @pytest.fixture
@@ -24,3 +25,17 @@ def mnist() -> tuple[ImageSet, ImageSet]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # the offline-fallback warning
         return load_images("mnist", train=True, download=False), load_images("mnist", train=False, download=False)
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No DDPM_DATA, an empty cache, and every TCP connection refused; yields tmp_path."""
+    monkeypatch.delenv("DDPM_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable (simulated)")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    network_available.cache_clear()
+    yield tmp_path
+    network_available.cache_clear()

@@ -22,18 +22,10 @@ CIFAR = torchvision.datasets.CIFAR10
 
 
 @pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No DDPM_DATA, an empty cache, every TCP connection refused, and a small stand-in (20 per class)."""
-    monkeypatch.delenv("DDPM_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-    def refuse(*args, **kwargs):
-        raise OSError("network is unreachable (simulated)")
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def offline(offline, monkeypatch):
+    """The shared offline fixture (tests/conftest.py), with a small stand-in (20 pictures per class)."""
     monkeypatch.setattr(data_module, "STANDIN_PER_CLASS", {True: 20, False: 5})
-    network_available.cache_clear()
-    yield tmp_path
-    network_available.cache_clear()
+    return offline
 
 
 def write_fake_cifar(root, n_train=(6, 4, 4, 4, 2), n_test=5, seed=0) -> dict:

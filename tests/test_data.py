@@ -1,7 +1,6 @@
 """Data: root resolution, the offline fallback (simulated), Fashion-MNIST from Debian's files."""
 import gzip
 import os
-import socket
 import struct
 import time
 from pathlib import Path
@@ -12,20 +11,6 @@ import torch
 from helpers.data import DataFallbackWarning, ImageSet, epoch_order, load_images, network_available, resolve_root
 
 SHARED = os.environ.get("DDPM_DATA")
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No DDPM_DATA, an empty cache, and every TCP connection refused."""
-    monkeypatch.delenv("DDPM_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-    def refuse(*args, **kwargs):
-        raise OSError("network is unreachable (simulated)")
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    network_available.cache_clear()
-    yield tmp_path
-    network_available.cache_clear()
 
 
 def test_offline_mnist_falls_back_fast_with_a_warning(offline):

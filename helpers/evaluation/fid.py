@@ -12,46 +12,30 @@ import os
 import warnings
 
 import torch
-from torch import nn
 
 from ..data import ImageSet, load_images
 from .classifier import DigitClassifier
+from .inception import SharedFeatures
 from .metrics import as_float_images
 
 KID_SUBSET_SIZE = 1000   # torchmetrics' default; smaller when there are fewer images
 KID_SUBSETS = 100
 
 
-class ClassifierFeatures(nn.Module):
+class ClassifierFeatures(SharedFeatures):
     """The classifier's penultimate layer as a torchmetrics feature extractor.
 
-    images (N, 1, 28, 28), uint8 or float in [-1, 1] -> features (N, 128) float32.
-    Stays in eval mode whatever ``train()`` is called with (BatchNorm must not update).
-    FID and KID each call it on the same batch in turn, so it remembers the last
-    batch (the same tensor object, unmodified) and its features: half the work.
+    images (N, 1, 28, 28), uint8 or float in [-1, 1] -> features (N, 128) float32. Like
+    :class:`~helpers.evaluation.inception.SharedFeatures` (which it specialises), it stays in
+    eval mode and computes each batch once for FID and KID.
     """
 
     def __init__(self, classifier: DigitClassifier):
-        super().__init__()
-        self.classifier = classifier.eval()
-        self.num_features = classifier.num_features
-        self._last: tuple | None = None          # (input tensor, its version, features)
+        super().__init__(classifier)
+        self.classifier = self.extractor
 
-    def train(self, mode: bool = True) -> "ClassifierFeatures":
-        return super().train(False)
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images (N, 1, 28, 28), uint8 or float in [-1, 1] -> features (N, 128) on the classifier's device."""
-        if self._last is not None and self._last[0] is images and self._last[1] == images._version:
-            return self._last[2]
-        device = next(self.classifier.parameters()).device
-        features = self.classifier.features(as_float_images(images).to(device))
-        self._last = (images, images._version, features)
-        return features
-
-    def __deepcopy__(self, memo: dict) -> "ClassifierFeatures":
-        return self                              # metric.clone() shares the extractor, not a copy
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier.features(as_float_images(images).to(self.device))
 
 
 def _seed_from(generator: torch.Generator | None) -> int:

@@ -79,18 +79,22 @@ class SharedFeatures(nn.Module):
     def device(self) -> torch.device:
         return next(self.extractor.parameters(), torch.empty(0)).device
 
-    def train(self, mode: bool = True) -> "SharedFeatures":
+    def train(self, mode: bool = True) -> SharedFeatures:
         return super().train(False)
+
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        """The extractor on one batch: (N, 3, H, W) as uint8 RGB -> (N, num_features)."""
+        return self.extractor(as_uint8_rgb(images).to(self.device))
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self._last is not None and self._last[0] is images and self._last[1] == images._version:
             return self._last[2]
-        features = self.extractor(as_uint8_rgb(images).to(self.device))
+        features = self._features(images)
         self._last = (images, images._version, features)
         return features
 
-    def __deepcopy__(self, memo: dict) -> "SharedFeatures":
+    def __deepcopy__(self, memo: dict) -> SharedFeatures:
         return self
 
 
