@@ -19,12 +19,12 @@ from helpers.evaluation.classifier import load_classifier
 from helpers.evaluation.fid import RealImages, load_real_images
 from helpers.evaluation.metrics import within_class_diversity
 from helpers.evaluation.report import evaluate_samples
-from helpers.io import ROOT, append_jsonl, save_samples, update_json
+from helpers.io import ROOT, append_jsonl, reference_model, save_samples, update_json
 from helpers.samplers import Sampler, parse_sampler
 from helpers.sampling import parse_labels, prior_labels, sample
 
 RESULTS = ROOT / "results"
-REFERENCE = ROOT / "models" / "ddpm_reference.pt"
+REFERENCE = reference_model("mnist")
 
 
 def provenance(module: str, argv: list[str] | None, device) -> dict:
