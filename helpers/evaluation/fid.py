@@ -9,17 +9,15 @@ only the ratio to the floor means anything; real images score at the floor.
 from __future__ import annotations
 
 import os
-import warnings
 
 import torch
 
 from ..data import ImageSet, load_images
 from .classifier import DigitClassifier
-from .inception import SharedFeatures
+from .inception import KID_SUBSETS, SharedFeatures
+from .inception import distances as feature_distances
+from .inception import real_metrics as feature_metrics
 from .metrics import as_float_images
-
-KID_SUBSET_SIZE = 1000   # torchmetrics' default; smaller when there are fewer images
-KID_SUBSETS = 100
 
 
 class ClassifierFeatures(SharedFeatures):
@@ -38,57 +36,17 @@ class ClassifierFeatures(SharedFeatures):
         return self.classifier.features(as_float_images(images).to(self.device))
 
 
-def _seed_from(generator: torch.Generator | None) -> int:
-    """A seed drawn from ``generator`` (fresh entropy when None)."""
-    return int(torch.randint(0, 2**62, (1,), generator=generator))
-
-
-def _kid_subset_size(n_real: int, n_fake: int) -> int:
-    return min(KID_SUBSET_SIZE, n_real, n_fake)
-
-
-def _update(metrics: tuple, images: torch.Tensor, real: bool, batch_size: int = 1000) -> None:
-    """Feed ``images`` to every metric, batch by batch (each batch to all metrics in turn)."""
-    for lo in range(0, len(images), batch_size):
-        batch = images[lo:lo + batch_size]
-        for metric in metrics:
-            metric.update(batch.to(metric.device), real=real)
-
-
 def real_metrics(classifier: DigitClassifier, real: torch.Tensor, subsets: int = KID_SUBSETS) -> tuple:
-    """torchmetrics FID and KID objects that already hold the features of ``real`` (N, 1, 28, 28).
-
-    Clone them (``metric.clone()``) for each comparison; the KID subset size is set per call.
-    """
-    from torchmetrics.image.fid import FrechetInceptionDistance
-    from torchmetrics.image.kid import KernelInceptionDistance
-
-    features = ClassifierFeatures(classifier)
-    with warnings.catch_warnings():     # KID warns that it keeps all features: 5 MB for 10,000 here
-        warnings.simplefilter("ignore", UserWarning)
-        fid = FrechetInceptionDistance(feature=features, reset_real_features=False)
-        kid = KernelInceptionDistance(feature=features, subsets=subsets, reset_real_features=False)
-    device = next(classifier.parameters()).device       # the metrics live where the classifier does
-    fid, kid = fid.to(device), kid.to(device)
-    _update((fid, kid), real, real=True)
-    return fid, kid
+    """torchmetrics FID and KID objects that already hold the features of ``real`` (N, 1, 28, 28),
+    on the classifier's device. Clone them (``metric.clone()``) for each comparison."""
+    return feature_metrics(ClassifierFeatures(classifier), real, subsets, batch_size=1000)
 
 
 def distances(fid_real, kid_real, fake: torch.Tensor, generator: torch.Generator | None = None) -> dict:
     """FID and KID (mean, std over subsets) of ``fake`` (N, 1, 28, 28) against the real features
     held by ``fid_real``/``kid_real`` (from :func:`real_metrics`). KID's random subsets follow
     ``generator``; the global RNG is left untouched."""
-    if len(fake) < 2:
-        raise ValueError(f"FID and KID need at least 2 images, got {len(fake)}")
-    fid, kid = fid_real.clone(), kid_real.clone()
-    _update((fid, kid), fake, real=False)
-    n_real = sum(len(f) for f in kid.real_features)
-    kid.subset_size = _kid_subset_size(n_real, len(fake))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_seed_from(generator))            # torchmetrics draws subsets globally
-        kid_mean, kid_std = kid.compute()
-    return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std),
-            "kid_subset_size": kid.subset_size}
+    return feature_distances(fid_real, kid_real, fake, generator, batch_size=1000)
 
 
 class RealImages:

@@ -113,7 +113,8 @@ def as_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
 
 def real_metrics(features: SharedFeatures, real: torch.Tensor, subsets: int = KID_SUBSETS,
                  batch_size: int = 200) -> tuple:
-    """torchmetrics FID and KID objects holding the features of ``real`` (N, 3, H, W); clone them per use."""
+    """torchmetrics FID and KID objects holding the features of ``real`` (the images ``features``
+    reads: (N, 3, H, W) here, (N, 1, 28, 28) for :mod:`helpers.evaluation.fid`); clone them per use."""
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -134,11 +135,11 @@ def _update(metrics: tuple, images: torch.Tensor, real: bool, batch_size: int) -
             metric.update(batch, real=real)
 
 
-def distances(fid_real, kid_real, fake: torch.Tensor, generator: torch.Generator,
+def distances(fid_real, kid_real, fake: torch.Tensor, generator: torch.Generator | None = None,
               batch_size: int = 200) -> dict:
-    """FID and KID (mean, std over random subsets) of ``fake`` (N, 3, H, W) against the real
-    features that ``fid_real``/``kid_real`` hold. KID's subsets follow ``generator``; the global
-    random state is left untouched."""
+    """FID and KID (mean, std over random subsets) of ``fake`` (images as for :func:`real_metrics`)
+    against the real features that ``fid_real``/``kid_real`` hold. KID's subsets follow
+    ``generator`` (fresh entropy when None); the global random state is left untouched."""
     if len(fake) < 2:
         raise ValueError(f"FID and KID need at least 2 images, got {len(fake)}")
     fid, kid = fid_real.clone(), kid_real.clone()
