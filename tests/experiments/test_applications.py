@@ -78,7 +78,8 @@ def test_generation_resumes_chunk_by_chunk_and_training_covers_every_set(quick, 
     generated = augmentation.load_generated(4, 2, folder)
     assert generated.images.shape == (4, 1, 28, 28) and generated.images.abs().max() <= 1
     real = judge[1]
-    small = SimpleNamespace(train=ImageSet(real.train.images[:200], real.train.labels[:200], "", real.train.class_names),
+    mixed = torch.randperm(len(real.train), generator=torch.Generator().manual_seed(0))[:200]   # every class
+    small = SimpleNamespace(train=ImageSet(real.train.images[mixed], real.train.labels[mixed], "", real.train.class_names),
                             test=ImageSet(real.test.images[:50], real.test.labels[:50], "", real.test.class_names))
     runs = augmentation.train_all(generated, (judge[0], small), steps=4, per_class=(1,))
     assert set(runs) == {"real", "generated", "real_1_per_class", "real_1_per_class_plus_generated"}
