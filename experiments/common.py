@@ -83,6 +83,7 @@ def sample_and_score(model, diffusion, classifier, real: RealImages, n: int, gui
     seconds = time.monotonic() - start
     settings = {"n": n, "guidance": guidance, "labels": None if y is None else labels, "sampler": sampler.name,
                 "steps": sampler.chain(diffusion).T, "eta": sampler.eta if sampler.name == "ddim" else None,
+                "network_calls": sampler.network_calls(diffusion),
                 "seed": seed, "seconds": round(seconds, 1), "images_per_s": round(n / seconds, 2)}
     if save is not None:
         save_samples(images, y, save, {**settings, "checkpoint": checkpoint})
@@ -97,7 +98,7 @@ def summary(record: dict) -> dict:
     """The headline of a :func:`sample_and_score` record: accuracy, recognisable, FID against its floor, speed."""
     fid, floor = record["distances"]["fid"], record["floor"]["fid"]
     return {"n": record["n"], "guidance": record["guidance"], "sampler": record["sampler"],
-            "sampler_steps": record["steps"], "accuracy": None if record["accuracy"] is None else round(record["accuracy"], 4),
+            "sampler_steps": record["steps"], "network_calls": record.get("network_calls"), "accuracy": None if record["accuracy"] is None else round(record["accuracy"], 4),
             "recognisable": round(record["share_confident"], 4), "fid": round(fid, 3), "floor_fid": round(floor, 3),
             "fid_over_floor": round(fid / floor, 2), "sample_s": record["seconds"],
             "images_per_s": record["images_per_s"]}

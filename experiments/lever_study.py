@@ -49,11 +49,16 @@ CANDIDATES = {
     "b16_124_bs256": {**B16, "batch_size": 256},
     "b16_124_warmup50": {**B16, "warmup_steps": 50},
     "b16_124_puncond0.2": {**B16, "p_uncond": 0.2},
+    # the second study starts from today's default (base 16, (1, 2, 2), batch 64) and changes the network
+    "default": {},
+    "scale_shift": {"scale_shift": True},
+    "attn7": {"attention": (7,)},
+    "scale_shift_attn7": {"scale_shift": True, "attention": (7,)},
 }
 
 
-def measure(steps: int = 30, warmup: int = 5) -> dict:
-    """Training steps per minute of every candidate on this machine's CPU (all cores)."""
+def measure(steps: int = 30, warmup: int = 5, only: list[str] | None = None) -> dict:
+    """Training steps per minute of every candidate (or of ``only``) on this machine's CPU (all cores)."""
     import torch
 
     from helpers.config import Config
@@ -62,7 +67,8 @@ def measure(steps: int = 30, warmup: int = 5) -> dict:
 
     data = load_images("mnist", train=True)
     out = {"threads": torch.get_num_threads(), "steps_per_min": {}}
-    for label, over in CANDIDATES.items():
+    for label in only or CANDIDATES:
+        over = CANDIDATES[label]
         config = Config(**over)
         state = build_state(config, torch.device("cpu"))
         cache = {}
@@ -79,7 +85,8 @@ def measure(steps: int = 30, warmup: int = 5) -> dict:
 
 def compute_key(over: dict) -> tuple:
     """The fields that change the cost of a step: candidates equal in these share one throughput."""
-    return tuple((k, over.get(k)) for k in ("base_channels", "channel_mults", "batch_size"))
+    return tuple((k, over.get(k)) for k in ("base_channels", "channel_mults", "batch_size", "attention",
+                                             "scale_shift"))
 
 
 def steps_per_minute(measured: dict) -> dict:
@@ -87,22 +94,28 @@ def steps_per_minute(measured: dict) -> dict:
     (a learning rate does not change the speed; timing noise between them does)."""
     groups: dict = {}
     for label, over in CANDIDATES.items():
-        groups.setdefault(compute_key(over), []).append(measured[label])
+        if label in measured:
+            groups.setdefault(compute_key(over), []).append(measured[label])
     return {label: sorted(groups[compute_key(over)])[len(groups[compute_key(over)]) // 2]
-            for label, over in CANDIDATES.items()}
+            for label, over in CANDIDATES.items() if compute_key(over) in groups}
 
 
 def run(args) -> None:
     spm = steps_per_minute(json.loads(THROUGHPUT.read_text())["steps_per_min"])
     jobs = []
     for label in args.only or CANDIDATES:
-        for minutes in args.minutes:
+        for minutes, seed in [(m, s) for m in args.minutes for s in args.seeds]:
             steps = max(1, round(spm[label] * minutes))
             cmd = [sys.executable, "-m", "experiments.time_to_digits", "--steps", str(steps), "--device", args.device,
-                   "--label", f"{label}@{minutes:g}cpu-min", "--n", str(args.n), "--out", args.out,
-                   "--guidance", *[str(w) for w in args.guidance], "--threads", "2"]
+                   "--label", f"{label}@{minutes:g}cpu-min" + (f"/seed{seed}" if seed else ""), "--n", str(args.n),
+                   "--out", args.out, "--guidance", *[str(w) for w in args.guidance],
+                   "--threads", str(args.threads), "--seed", str(seed)]
             for k, v in CANDIDATES[label].items():
-                cmd += [f"--{k.replace('_', '-')}", ",".join(map(str, v)) if isinstance(v, tuple) else str(v)]
+                flag = f"--{k.replace('_', '-')}"
+                if isinstance(v, bool):
+                    cmd.append(flag if v else f"--no-{k.replace('_', '-')}")
+                else:
+                    cmd += [flag, ",".join(map(str, v)) if isinstance(v, tuple) else str(v)]
             jobs.append(cmd)
     jobs.sort(key=lambda c: -int(c[c.index("--steps") + 1]))     # longest first
     with ThreadPoolExecutor(args.workers) as pool:
@@ -114,18 +127,25 @@ def run(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
-    sub.add_parser("measure", help="CPU steps per minute of every candidate")
+    m = sub.add_parser("measure", help="CPU steps per minute of every candidate")
+    m.add_argument("--only", nargs="+", choices=sorted(CANDIDATES))
+    m.add_argument("--steps", type=int, default=30, help="timed steps per candidate (after 5 untimed)")
     r = sub.add_parser("run", help="train and score every candidate at its CPU-minute step budgets")
     r.add_argument("--device", default="cuda")
     r.add_argument("--minutes", type=float, nargs="+", default=[5, 15])
     r.add_argument("--guidance", type=float, nargs="+", default=[1.0, 2.0, 3.0])
     r.add_argument("--n", type=int, default=1000)
     r.add_argument("--workers", type=int, default=4)
+    r.add_argument("--threads", type=int, default=2, help="torch threads per worker (1 for two CPU workers)")
+    r.add_argument("--seeds", type=int, nargs="+", default=[0], help="Config.seed of each run (paired: the same seeds for every candidate)")
     r.add_argument("--only", nargs="+", choices=sorted(CANDIDATES))
     r.add_argument("--out", default=str(RESULTS / "benchmarks" / "lever_study.jsonl"))
     args = p.parse_args()
     if args.what == "measure":
-        result = measure()
+        result = measure(args.steps, only=args.only)
+        if args.only and THROUGHPUT.exists():     # keep the candidates not measured this time
+            old = json.loads(THROUGHPUT.read_text())
+            result["steps_per_min"] = {**old["steps_per_min"], **result["steps_per_min"]}
         save_json(result, THROUGHPUT)
     else:
         run(args)

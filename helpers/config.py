@@ -70,6 +70,8 @@ class Config:
     channel_mults: tuple[int, ...] = _field((1, 2, 2), "width multiplier per resolution, e.g. 1,2,2")
     attention: tuple[int, ...] = _field((), "resolutions (in pixels) at which self-attention follows the "
                                         "residual blocks, e.g. 8 or 16,8 (CIFAR-10's preset: 8; MNIST: none)")
+    scale_shift: bool = _field(False, "inject the time and class embedding as a scale and shift of the "
+                               "residual blocks' second GroupNorm (adaptive GroupNorm) instead of adding it")
     num_classes: int | None = _field(10, "classes the model is conditioned on; none: unconditional")
     skip_connections: bool = _field(True, "U-Net skip connections (switch off only for the ablation)")
     time_embedding: bool = _field(True, "timestep embedding (switch off only for the ablation)")

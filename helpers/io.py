@@ -5,7 +5,9 @@ same folder, then a rename, so a crash mid-write leaves the previous file intact
 
 - A **checkpoint** is a dict saved with ``torch.save``: ``format`` (an int, bumped on
   changes), ``config`` (Config.to_dict()), ``model`` and ``ema`` (state dicts),
-  ``optimizer``, ``step``, ``elapsed_s``, ``losses`` and ``rng`` (what resuming needs).
+  ``optimizer``, ``step``, ``elapsed_s``, ``losses`` and ``rng`` (what resuming needs). A
+  distilled student (:mod:`helpers.distillation`) also has ``chain``: the timesteps it samples
+  on, which :func:`load_model` makes its diffusion.
 - A **samples file** is ``{'images': uint8 (N, C, H, W), 'labels': (N,) or None, 'meta': dict}``
   with a PNG preview of its first 100 images beside it.
 - A **results file** is JSON: one object of named parts (:func:`update_json`) or one record
@@ -136,7 +138,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", use_
 
     ``dataset`` (optional): the data set the caller wants images of; a checkpoint trained on
     another is a :class:`CheckpointError` naming both and their image shapes.
-    Returns (model in eval mode on ``device``, diffusion, config).
+    Returns (model in eval mode on ``device``, diffusion, config); for a distilled student the
+    diffusion is its short chain (sample it with ``sampler="ddim"``, every step of it).
     """
     state = load_checkpoint(path, map_location=device)
     config = state["config"]
@@ -152,7 +155,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", use_
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint {path} does not match its own config "
                               f"({str(e).splitlines()[0][:200]})") from None
-    return model.eval(), diffusion_from_config(config), config
+    diffusion = diffusion_from_config(config)
+    if state.get("chain") is not None:
+        diffusion = diffusion.subset(torch.as_tensor(state["chain"]))
+    return model.eval(), diffusion, config
 
 
 def describe_model(path: str | os.PathLike) -> str:

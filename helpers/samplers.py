@@ -1,4 +1,4 @@
-"""Reverse steps x_t -> x_{t-1}: DDPM (ancestral) and DDIM, and the loop that runs them.
+"""Reverse steps x_t -> x_{t-1}: DDPM (ancestral), DDIM and two higher-order ODE solvers, and the loop.
 
 A sampler is written as a spec, one grammar everywhere (command line, experiments, notebooks):
 
@@ -6,6 +6,14 @@ A sampler is written as a spec, one grammar everywhere (command line, experiment
     ddpm:50       the same over 50 evenly spaced timesteps (a respaced chain)
     ddim:25       DDIM (Song et al. 2021) over 25 steps with eta = 0: deterministic
     ddim:25:0.5   DDIM with eta = 0.5 (eta = 1 makes it the DDPM step)
+    heun:10       Heun's second-order method (Karras et al. 2022) over 10 steps: 19 network calls
+    dpm++:10      DPM-Solver++(2M) (Lu et al. 2022) over 10 steps: 10 network calls
+
+Deterministic DDIM is Euler's method on the probability-flow ODE (in the variables
+x / sqrt(alpha_bar) and sigma = sqrt((1 - alpha_bar) / alpha_bar), where the ODE is
+d(x / sqrt(alpha_bar)) / d sigma = eps). Heun corrects each Euler step with a second network
+call at its end point; DPM-Solver++(2M) instead reuses the previous step's clean-image
+estimate (a multistep method), so it costs one call per step like DDIM but is second order.
 
 Both steps begin alike (:func:`denoise`, the one place the model is called): the model
 predicts the noise eps in x_t, which gives an estimate of the clean image,
@@ -16,6 +24,7 @@ level along the same eps, adding eta-scaled noise. Steps are indices of the chai
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -43,17 +52,17 @@ def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Ten
 
 
 def ddpm_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
-              generator: torch.Generator | None = None, eta: float = 0.0) -> torch.Tensor:
+              generator: torch.Generator | None = None, eta: float = 0.0, history=None) -> torch.Tensor:
     """x_{i-1} ~ q(x_{i-1} | x_i, x0) = N(c0 x0 + ct x_t, beta tilde I); no noise at i = 0.
 
-    x_t, x0: (B, C, H, W); i: step index. ``eta`` is not used (the variance is the schedule's).
+    x_t, x0: (B, C, H, W); i: step index. ``eta`` and ``history`` are not used (the variance is the schedule's).
     """
     mean, variance = chain.q_posterior(x0, x_t, torch.full((x_t.shape[0],), i, device=x_t.device))
     return mean + variance.sqrt() * _noise_like(x_t, generator) if i > 0 else mean
 
 
 def ddim_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
-              generator: torch.Generator | None = None, eta: float = 0.0) -> torch.Tensor:
+              generator: torch.Generator | None = None, eta: float = 0.0, history=None) -> torch.Tensor:
     """One DDIM step (Song et al. 2021, eq. 12), with a = alpha_bar[i], a' = alpha_bar_prev[i]:
 
         eps'    = (x_t - sqrt(a) x0) / sqrt(1 - a)          (the noise consistent with the clipped x0)
@@ -61,6 +70,7 @@ def ddim_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
         x_{i-1} = sqrt(a') x0 + sqrt(1 - a' - sigma^2) eps' + sigma z
 
     eta = 0 is deterministic; eta = 1 makes sigma^2 the posterior variance: the DDPM step.
+    ``history`` is not used.
     """
     step = torch.full((x_t.shape[0],), i, device=x_t.device, dtype=torch.long)
     a, a_prev = extract(chain.alpha_bar, step, x_t.ndim), extract(chain.alpha_bar_prev, step, x_t.ndim)
@@ -70,7 +80,75 @@ def ddim_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
     return x_prev + sigma * _noise_like(x_t, generator) if i > 0 and eta > 0 else x_prev
 
 
-STEPS = {"ddpm": ddpm_step, "ddim": ddim_step}     # the sampler registry: name -> reverse step
+@dataclass
+class History:
+    """What a step may need beyond (x_t, x0): the network, for a solver that calls it again at the end
+    of its step (Heun), and the previous step's index and clean-image estimate, for a multistep one
+    (DPM-Solver++). :func:`reverse_process` keeps it; DDPM and DDIM ignore it."""
+
+    eps_model: EpsModel | None = None
+    previous: tuple[int, torch.Tensor] | None = None
+
+
+def _sigma(chain: Diffusion, i: int, before: bool = False) -> float:
+    """sigma = sqrt((1 - a) / a) at step i (a = alpha_bar[i]), or after it (a = alpha_bar_prev[i])."""
+    a = float((chain.alpha_bar_prev if before else chain.alpha_bar)[i])
+    return math.sqrt((1 - a) / a)
+
+
+def heun_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
+              generator: torch.Generator | None = None, eta: float = 0.0,
+              history: History | None = None) -> torch.Tensor:
+    """One step of Heun's method on the probability-flow ODE (Karras et al. 2022, Algorithm 1).
+
+    In y = x / sqrt(a) the ODE is dy / d sigma = eps, sigma = sqrt((1 - a) / a). An Euler step
+    (which is the DDIM step) goes from sigma_i to sigma_{i-1} with the slope eps at the start;
+    Heun calls the network again at the end point (step i-1) and repeats the step with the
+    mean of the two slopes. The last step (to sigma = 0) stays Euler. Needs ``history.eps_model``.
+    x_t, x0: (B, C, H, W); i: step index; deterministic (``generator`` and ``eta`` unused).
+    """
+    euler = ddim_step(chain, i, x_t, x0)
+    if i == 0:
+        return euler
+    if history is None or history.eps_model is None:
+        raise ValueError("heun_step calls the network a second time: pass history=History(eps_model)")
+    step = torch.full((x_t.shape[0],), i, device=x_t.device, dtype=torch.long)
+    eps = chain.predict_eps(x_t, step, x0)                               # the slope at the start
+    _, x0_end = denoise(history.eps_model, chain, euler, i - 1)
+    eps_end = chain.predict_eps(euler, step - 1, x0_end)                 # the slope at the end
+    a_prev = float(chain.alpha_bar_prev[i])
+    y = x_t / float(chain.alpha_bar[i]) ** 0.5 + (_sigma(chain, i, True) - _sigma(chain, i)) * (eps + eps_end) / 2
+    return a_prev ** 0.5 * y
+
+
+def dpmpp_2m_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
+                  generator: torch.Generator | None = None, eta: float = 0.0,
+                  history: History | None = None) -> torch.Tensor:
+    """One step of DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2), from step i to i-1.
+
+    With alpha = sqrt(a), sigma = sqrt(1 - a), lambda = log(alpha / sigma) and h = lambda_{i-1} - lambda_i:
+
+        x_{i-1} = (sigma_{i-1} / sigma_i) x_t - alpha_{i-1} (exp(-h) - 1) D
+
+    where D = x0 on the first step (this is then the DDIM step) and afterwards the linear
+    extrapolation D = (1 + 1/(2r)) x0 - 1/(2r) x0_previous, r = h_previous / h, that makes the
+    method second order for one network call per step. The last step (to a clean image) is
+    first order: it returns x0. x_t, x0: (B, C, H, W); deterministic.
+    """
+    if i == 0 or history is None or history.previous is None:
+        return ddim_step(chain, i, x_t, x0)
+    j, x0_previous = history.previous
+    lam = lambda a: 0.5 * math.log(a / (1 - a))                          # log(alpha / sigma)
+    a, a_prev, a_before = (float(chain.alpha_bar[i]), float(chain.alpha_bar_prev[i]), float(chain.alpha_bar[j]))
+    h, h_previous = lam(a_prev) - lam(a), lam(a) - lam(a_before)
+    r = h_previous / h
+    D = (1 + 1 / (2 * r)) * x0 - 1 / (2 * r) * x0_previous
+    return math.sqrt((1 - a_prev) / (1 - a)) * x_t - math.sqrt(a_prev) * math.expm1(-h) * D
+
+
+# the sampler registry: name -> reverse step; and how many network calls a step of each makes
+STEPS = {"ddpm": ddpm_step, "ddim": ddim_step, "heun": heun_step, "dpm++": dpmpp_2m_step}
+ODE_SOLVERS = ("heun", "dpm++")              # deterministic; no eta
 
 
 @dataclass(frozen=True)
@@ -86,8 +164,9 @@ class Sampler:
             raise ValueError(f"unknown sampler {self.name!r}; expected one of {sorted(STEPS)}")
         if self.steps is not None and self.steps < 2:
             raise ValueError(f"a sampler needs at least 2 steps, got {self.steps}")
-        if self.name == "ddpm" and self.eta != 0:
-            raise ValueError("eta only applies to the DDIM sampler (DDPM's noise is fixed by the schedule)")
+        if self.name != "ddim" and self.eta != 0:
+            raise ValueError(f"eta only applies to the DDIM sampler, not {self.name} (DDPM's noise is fixed by "
+                             "the schedule; Heun and DPM-Solver++ solve the deterministic ODE)")
         if not 0 <= self.eta <= 1:
             raise ValueError(f"eta must be in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like), got {self.eta}")
 
@@ -99,15 +178,22 @@ class Sampler:
         """The chain this sampler walks: ``diffusion`` respaced to ``steps`` (or all of it)."""
         return diffusion.respaced(self.steps) if self.steps else diffusion
 
+    def network_calls(self, diffusion: Diffusion) -> int:
+        """Evaluations of the noise prediction to make one batch: one per step, two for Heun's
+        (but one for its last). Classifier-free guidance makes each on a doubled batch."""
+        steps = self.chain(diffusion).T
+        return 2 * steps - 1 if self.name == "heun" else steps
+
 
 def parse_sampler(spec: str | Sampler) -> Sampler:
-    """'ddpm', 'ddpm:50', 'ddim:25' or 'ddim:25:0.5' (see the module docstring) -> :class:`Sampler`."""
+    """'ddpm', 'ddpm:50', 'ddim:25', 'ddim:25:0.5', 'heun:10' or 'dpm++:10' (see the module
+    docstring) -> :class:`Sampler`."""
     if isinstance(spec, Sampler):
         return spec
-    match = re.fullmatch(r"(ddpm|ddim)(?::([0-9]+))?(?::([0-9]*\.?[0-9]+))?", str(spec).strip())
+    match = re.fullmatch(r"(ddpm|ddim|heun|dpm\+\+)(?::([0-9]+))?(?::([0-9]*\.?[0-9]+))?", str(spec).strip())
     if not match or (match[3] and match[1] != "ddim") or (match[3] and not match[2]):
-        raise ValueError(f"a sampler is written ddpm, ddpm:STEPS, ddim:STEPS or ddim:STEPS:ETA "
-                         f"(e.g. ddim:25 or ddim:50:0.5); got {spec!r}")
+        raise ValueError(f"a sampler is written ddpm, ddpm:STEPS, ddim:STEPS, ddim:STEPS:ETA, heun:STEPS "
+                         f"or dpm++:STEPS (e.g. ddim:25, ddim:50:0.5 or dpm++:10); got {spec!r}")
     return Sampler(match[1], int(match[2]) if match[2] else None, float(match[3] or 0))
 
 
@@ -122,8 +208,10 @@ def reverse_process(eps_model: EpsModel, diffusion: Diffusion, x_T: torch.Tensor
     """
     sampler = parse_sampler(sampler)
     chain, step_fn, x = sampler.chain(diffusion), STEPS[sampler.name], x_T
+    history = History(eps_model)
     for i in reversed(range(chain.T)):
         with torch.no_grad():
             _, x0 = denoise(eps_model, chain, x, i)
-            x = step_fn(chain, i, x, x0, generator, sampler.eta)
+            x = step_fn(chain, i, x, x0, generator, sampler.eta, history)
+        history.previous = (i, x0)
         yield {"step": i, "t": int(chain.timestep_map[i]), "sample": x, "x0": x0}

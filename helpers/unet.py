@@ -49,14 +49,18 @@ def _groups(channels: int) -> int:
 class ResBlock(nn.Module):
     """GroupNorm -> GELU -> Conv, add the embedding, GroupNorm -> GELU -> Conv, plus a residual.
 
-    x: (B, in_ch, H, W), emb: (B, emb_dim) -> (B, out_ch, H, W).
+    x: (B, in_ch, H, W), emb: (B, emb_dim) -> (B, out_ch, H, W). With ``scale_shift`` the
+    embedding is not added but sets a per-channel scale and shift of the second GroupNorm's
+    output, h = norm(h) * (1 + scale) + shift (adaptive GroupNorm, Dhariwal & Nichol 2021): the
+    time and class then multiply the features instead of only offsetting them.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, emb_dim: int):
+    def __init__(self, in_ch: int, out_ch: int, emb_dim: int, scale_shift: bool = False):
         super().__init__()
         self.norm1 = nn.GroupNorm(_groups(in_ch), in_ch)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, out_ch)
+        self.scale_shift = scale_shift
+        self.emb = nn.Linear(emb_dim, 2 * out_ch if scale_shift else out_ch)
         self.norm2 = nn.GroupNorm(_groups(out_ch), out_ch)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
         self.act = nn.GELU()
@@ -64,8 +68,13 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(self.act(self.norm1(x)))
-        h = h + self.emb(emb)[:, :, None, None]
-        h = self.conv2(self.act(self.norm2(h)))
+        e = self.emb(emb)[:, :, None, None]
+        if self.scale_shift:
+            scale, shift = e.chunk(2, dim=1)
+            h = self.norm2(h) * (1 + scale) + shift
+        else:
+            h = self.norm2(h + e)
+        h = self.conv2(self.act(h))
         return h + self.skip(x)
 
 
@@ -127,13 +136,14 @@ class UNet(nn.Module):
     y: (B,) LongTensor of class labels in 0..num_classes, where ``num_classes``
     itself is the extra "no label" index (used for classifier-free guidance);
     ``y=None`` means "no label" for every image. ``attention``: the resolutions (in pixels)
-    at which a :class:`SelfAttention` block follows each residual block (down, middle, up).
+    at which a :class:`SelfAttention` block follows each residual block (down, middle, up);
+    ``scale_shift``: inject the embedding as a scale and shift (:class:`ResBlock`).
     """
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, base_channels: int = 16,
                  channel_mults: tuple[int, ...] = (1, 2, 2), num_classes: int | None = None,
                  skip_connections: bool = True, time_embedding: bool = True,
-                 attention: tuple[int, ...] = ()):
+                 attention: tuple[int, ...] = (), scale_shift: bool = False):
         super().__init__()
         self.factor = 2 ** (len(channel_mults) - 1)
         if image_size % self.factor or image_size < self.factor:
@@ -160,16 +170,16 @@ class UNet(nn.Module):
         self.down_blocks, self.down_attn, self.downs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         prev = chans[0]
         for i, ch in enumerate(chans):
-            self.down_blocks.append(ResBlock(prev, ch, emb_dim))
+            self.down_blocks.append(ResBlock(prev, ch, emb_dim, scale_shift))
             self.down_attn.append(attend(i, ch))
             self.downs.append(Downsample(ch) if i < len(chans) - 1 else nn.Identity())
             prev = ch
-        self.mid = ResBlock(prev, prev, emb_dim)
+        self.mid = ResBlock(prev, prev, emb_dim, scale_shift)
         self.mid_attn = attend(len(chans) - 1, prev)
         self.up_blocks, self.up_attn, self.ups = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         for i in reversed(range(len(chans))):
             skip_ch = chans[i] if skip_connections else 0
-            self.up_blocks.append(ResBlock(prev + skip_ch, chans[i], emb_dim))
+            self.up_blocks.append(ResBlock(prev + skip_ch, chans[i], emb_dim, scale_shift))
             self.up_attn.append(attend(i, chans[i]))
             self.ups.append(Upsample(chans[i]) if i > 0 else nn.Identity())
             prev = chans[i]
@@ -223,7 +233,8 @@ class UNet(nn.Module):
 def unet_from_config(config) -> UNet:
     """The :class:`UNet` described by a :class:`helpers.config.Config`."""
     return UNet(config.channels, config.image_size, config.base_channels, config.channel_mults,
-                config.num_classes, config.skip_connections, config.time_embedding, config.attention)
+                config.num_classes, config.skip_connections, config.time_embedding, config.attention,
+                config.scale_shift)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -47,7 +47,7 @@ def test_ddim_sampler_and_its_flags(checkpoint, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--sampler", "ddim:25:-1"], "a sampler is written ddpm, ddpm:STEPS, ddim:STEPS or ddim:STEPS:ETA"),
+    (["--sampler", "ddim:25:-1"], "a sampler is written ddpm, ddpm:STEPS, ddim:STEPS, ddim:STEPS:ETA, heun:STEPS"),
     (["--sampler", "ddim:25:2"], "eta must be in [0, 1]"),
     (["--sampler", "ddim:400"], "--sampler ddim:400 asks for more steps than the model's T=300"),
     (["--sampler", "plms"], "a sampler is written"),

@@ -1,4 +1,4 @@
-"""Pinned against an independent implementation: diffusers' ``DDPMScheduler`` and ``DDIMScheduler``.
+"""Pinned against an independent implementation: diffusers' DDPM, DDIM and DPM-Solver++ schedulers.
 
 What agrees, to float32 round-off: the schedules, the forward process q(x_t | x0), one DDPM step
 (its mean and its variance, drawn with the same noise) and whole DDIM chains, deterministic and
@@ -16,16 +16,19 @@ with eta > 0. Conventions, and where they differ:
   timesteps but steps from t to t - T // S, which is not the previous kept one; so the chains
   are compared on diffusers' ``"leading"`` spacing (0, 12, ..., 288 for T = 300, S = 25), which
   ``Diffusion.subset`` builds from the same timesteps.
+- DPM-Solver++(2M) (``DPMSolverMultistepScheduler``, ``algorithm_type="dpmsolver++"``, order 2,
+  last step first order) has no clipping of x0 in diffusers, so it is compared with a stand-in
+  network whose clean-image estimate stays inside (-1, 1), on diffusers' ``"leading"`` timesteps.
 - Precision: our schedule is computed in float64 and stored in float32; diffusers computes it in
   float32, where 1 - alpha_bar at t = 1 keeps only about four digits. The largest step
   difference, about 3e-5, comes from there.
 """
 import pytest
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 from helpers.device import make_generator
-from helpers.samplers import ddim_step, ddpm_step, denoise
+from helpers.samplers import ddim_step, ddpm_step, denoise, reverse_process
 from helpers.schedule import Diffusion
 
 T = 300
@@ -61,6 +64,8 @@ def max_differences() -> dict[str, float]:
     out.update(_ddpm_step_differences(d, s))
     for eta in (0.0, 0.5):
         out[f"DDIM chain, 25 steps, eta={eta}"] = _ddim_chain_difference(eta)
+    for steps in (5, 10, 25):
+        out[f"DPM-Solver++(2M) chain, {steps} steps"] = _dpm_solver_chain_difference(steps)
     return out
 
 
@@ -90,9 +95,29 @@ def _ddim_chain_difference(eta: float) -> float:
     return float((x - ref).abs().max())
 
 
+def _dpm_solver_chain_difference(steps: int, d: Diffusion | None = None) -> float:
+    d = d or Diffusion(T, "rescaled_linear")
+    s = DPMSolverMultistepScheduler(num_train_timesteps=T, **SCHEDULES[("rescaled_linear", T)],
+                                    algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="leading",
+                                    lower_order_final=True, final_sigmas_type="zero")
+    s.set_timesteps(steps)
+    alpha_bar = s.alphas_cumprod
+
+    def model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:     # x0 = 0.9 tanh(...): never clipped
+        a = alpha_bar[t].view(-1, 1, 1, 1)
+        return (x - a.sqrt() * 0.9 * torch.tanh(0.7 * x + (t.float() / T).view(-1, 1, 1, 1) - 0.3)) / (1 - a).sqrt()
+
+    x = ref = torch.randn(4, 1, 28, 28, generator=make_generator(3))
+    for out in reverse_process(model, d.subset(s.timesteps.flip(0)), x, "dpm++"):
+        pass
+    for t in s.timesteps:
+        ref = s.step(model(ref, torch.full((4,), int(t))), int(t), ref).prev_sample
+    return float((out["sample"] - ref).abs().max())
+
+
 def test_schedules_forward_process_and_steps_agree_with_diffusers():
     diffs = max_differences()
-    assert len(diffs) == 2 * len(SCHEDULES) + 5
+    assert len(diffs) == 2 * len(SCHEDULES) + 8
     for what, diff in diffs.items():
         assert diff < (1e-4 if "step" in what or "chain" in what else 1e-5), f"{what}: differs by {diff:.2e}"
 
@@ -102,6 +127,13 @@ def test_a_deliberate_error_would_be_caught():
     d, s = Diffusion(T, "rescaled_linear"), theirs("rescaled_linear", T)
     d.posterior_variance = 2 * d.posterior_variance
     assert _ddpm_step_differences(d, s)["DDPM step (mean + sigma z, same z)"] > 1e-3
+
+
+def test_a_wrong_multistep_weight_would_be_caught(monkeypatch):
+    """The DPM-Solver++ comparison can fail: treating every step as first order (DDIM) is far off."""
+    import helpers.samplers as samplers
+    monkeypatch.setitem(samplers.STEPS, "dpm++", samplers.ddim_step)
+    assert _dpm_solver_chain_difference(10) > 1e-3
 
 
 @pytest.mark.parametrize("kind", ["linear", "rescaled_linear", "cosine"])

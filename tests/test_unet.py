@@ -77,3 +77,20 @@ def test_sinusoidal_embedding():
     assert emb[1, 0].item() == pytest.approx(torch.sin(torch.tensor(1.0)).item())
     with pytest.raises(ValueError, match="even"):
         timestep_embedding(torch.tensor([0]), 7)
+
+
+def test_scale_shift_injection_multiplies_the_features_by_the_embedding():
+    """Adaptive GroupNorm: each block's embedding layer gives a scale and a shift per channel (twice the
+    outputs), and a scale of -1 (1 + scale = 0) wipes the normalised features out, leaving only the shift."""
+    from helpers.unet import ResBlock
+    block = ResBlock(8, 8, 16, scale_shift=True)
+    assert block.emb.out_features == 16
+    x, emb = torch.randn(2, 8, 6, 6), torch.randn(2, 16)
+    with torch.no_grad():
+        block.emb.weight.zero_()
+        block.emb.bias.copy_(torch.cat([-torch.ones(8), torch.full((8,), 0.5)]))     # scale -1, shift 0.5
+        h = block.conv1(block.act(block.norm1(x)))
+        expected = block.conv2(block.act(torch.full_like(h, 0.5))) + block.skip(x)
+        assert torch.allclose(block(x, emb), expected, atol=1e-5)
+    model = UNet(1, 28, 16, (1, 2, 2), num_classes=10, scale_shift=True)
+    assert model(torch.randn(2, 1, 28, 28), torch.tensor([0, 299]), torch.tensor([3, 10])).shape == (2, 1, 28, 28)

@@ -48,13 +48,16 @@ def test_time_to_digits_then_sampling_speed(tmp_path):
     ckpt = tmp_path / "default_steps3.pt"
     assert ckpt.exists()
     (tmp_path / "bench.jsonl").unlink()
-    rows = run("sampling_speed", tmp_path, "--checkpoint", str(ckpt), "--samplers", "ddpm", "ddim:10")
-    assert [(x["sampler"], x["sampler_steps"]) for x in rows] == [("ddpm", 300), ("ddim", 10)]
+    rows = run("sampling_speed", tmp_path, "--checkpoint", str(ckpt), "--samplers", "ddpm", "ddim:10", "heun:4")
+    assert [(x["sampler"], x["sampler_steps"], x["network_calls"]) for x in rows] == [
+        ("ddpm", 300, 300), ("ddim", 10, 10), ("heun", 4, 7)]
+    assert all(x["call_n"] == 10 and len(x["call_s_all"]) == 1 and x["call_s"] > 0 for x in rows)
     assert rows[0]["speedup_over_first"] == 1.0 and rows[1]["speedup_over_first"] > 1.0
     assert rows[0]["command"].startswith("python -m experiments.sampling_speed --quick --out")
     table = tables(scored + rows).splitlines()                       # what RESULTS.md quotes
     assert table[0] == "**time_to_digits**" and sum(line.startswith("| default | 3 steps |") for line in table) == 3
-    assert any(line.startswith("| default_steps3.pt | ddim | 10 | 10 |") for line in table)
+    assert any(line.startswith("| default_steps3.pt | ddim | 10 | 10 | 10 |") for line in table)
+    assert any(line.startswith("| default_steps3.pt | heun | 4 | 7 | 10 |") for line in table)
 
 
 def test_diffusers_baseline(tmp_path):
