@@ -89,8 +89,9 @@ run: setup
 report: setup
 	$(PY) -m experiments.export_report
 
-## make bench: the four CPU benchmarks (ceiling, time to good digits, sampling speed, diffusers side by
-## side), one JSON line each, into results/benchmarks/bench.jsonl; 71 minutes on the idle 2-core CPU.
+## make bench: the CPU benchmarks (ceiling, time to good digits, sampling speed, diffusers side by
+## side, 100 digits in one call), one JSON line each, into results/benchmarks/bench.jsonl; about 75
+## minutes on the idle 2-core CPU.
 ## make bench BENCH_ARGS=--quick checks that they all run (a minute or two).
 bench: setup
 	$(PY) -m experiments.bench $(BENCH_ARGS)

@@ -1,12 +1,14 @@
-"""``make bench``: the four CPU benchmarks in one run, one JSON line per measurement.
+"""``make bench``: the CPU benchmarks in one run, one JSON line per measurement.
 
-    python -m experiments.bench            # full: about 71 minutes on the idle 2-core CPU
+    python -m experiments.bench            # full: about 75 minutes on the idle 2-core CPU
     python -m experiments.bench --quick    # checks that every benchmark runs (a minute or two; CI)
 
 1. ceiling             matmul ceiling vs one training step of the default configuration
 2. time_to_digits      the default configuration trained for 5, 10 and 15 minutes, 1,000 guided digits each
-3. sampling_speed      DDPM and DDIM 50/25/10 on the 15-minute checkpoint
+3. sampling_speed      DDPM, DDIM 50/25/10 and DPM-Solver++ 10/5 on the 15-minute checkpoint
 4. diffusers_baseline  diffusers' training recipe for the same 15 minutes, scored the same way
+5. sampling_speed      fast sampling with the committed reference: 100 guided digits in one call, timed,
+                       and 1,000 scored, for DDIM 10 and DPM-Solver++ 5 and 4 at w = 1.5
 
 Lines go to stdout and to ``--out`` (default ``results/benchmarks/bench.jsonl``). Run on an
 otherwise idle machine: the budgets are wall-clock minutes.
@@ -18,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from experiments.common import RESULTS, ROOT
+from experiments.common import REFERENCE, RESULTS, ROOT
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     runs = [["ceiling", *q, *out],
             ["time_to_digits", "--minutes", *map(str, args.minutes), "--save-dir", args.save_dir, *q, *out],
             ["sampling_speed", "--checkpoint", str(ckpt), *q, *out],
-            ["diffusers_baseline", "--minutes", str(last), *q, *out]]
+            ["diffusers_baseline", "--minutes", str(last), *q, *out],
+            ["sampling_speed", "--checkpoint", str(REFERENCE), "--samplers", "ddim:10", "dpm++:5", "dpm++:4",
+             "--guidance", "1.5", *q, *out]]
     failed = []
     for run in runs:
         print(f"== python -m experiments.{' '.join(run)}", flush=True)

@@ -83,7 +83,7 @@ def train_stage(student, teacher, chain, data, args, partial: Path) -> dict:
                              "elapsed_s": time.monotonic() - start, "losses": losses}, partial)
             saved = time.monotonic()
     return {"train_steps": step, "train_s": round(time.monotonic() - start, 1),
-            "final_loss_mean_100": round(sum(losses[-100:]) / len(losses[-100:]), 5)}
+            "final_loss_mean_100": round(sum(losses[-100:]) / len(losses[-100:]), 5), "losses": losses}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             trained = train_stage(student, teacher, chain, data, args, out_dir / f"student_{short.T}.partial.pt")
             save_checkpoint({"config": args.config.to_dict(), "model": student.state_dict(), "ema": None,
                              "step": trained["train_steps"], "elapsed_s": trained["train_s"],
+                             "losses": trained.pop("losses"),
                              "chain": short.timestep_map.tolist(),
                              "distilled": {"teacher": Path(args.teacher).name, "guidance": args.guidance,
                                            "teacher_steps": chain.T}}, path)

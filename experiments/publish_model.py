@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> dict:
     info = {"config": config.to_dict(), "steps": state["step"], "images_seen": state["step"] * config.batch_size,
             "wall_time_min": round(state["elapsed_s"] / 60, 1), "torch": made["hardware"]["torch"],
             "parameters": count_parameters(unet_from_config(config)),
-            "final_loss_mean_200": sum(state["losses"][-200:]) / len(state["losses"][-200:]),
+            "final_loss_mean_200": sum(state["losses"][-200:]) / len(state["losses"][-200:]) if state.get("losses") else None,
+            **({"chain": state["chain"], "distilled": state["distilled"]} if state.get("chain") is not None else {}),
             "note": args.note, "resumable": args.resumable, **made}
     if args.resumable:
         path = save_checkpoint({**state, "config": config.to_dict(), "provenance": info}, args.out)

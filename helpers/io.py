@@ -179,11 +179,11 @@ def first_existing(*paths: str | os.PathLike | None) -> Path | None:
 def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, extra: dict | None = None) -> Path:
     """Copy ``src`` without optimiser and random state (for sharing; it can no longer resume).
 
-    Keeps config, weights, EMA weights, step, elapsed time and the loss history; ``extra``
-    entries (e.g. provenance) are added. Returns ``dst``.
+    Keeps config, weights, EMA weights, step, elapsed time, the loss history and a distilled
+    student's chain; ``extra`` entries (e.g. provenance) are added. Returns ``dst``.
     """
     state = load_checkpoint(src)
-    keep = {k: state[k] for k in ("model", "ema", "step", "elapsed_s", "losses") if k in state}
+    keep = {k: state[k] for k in ("model", "ema", "step", "elapsed_s", "losses", "chain", "distilled") if k in state}
     return save_checkpoint({**keep, "config": state["config"].to_dict(), **(extra or {})}, dst)
 
 
