@@ -8,7 +8,7 @@
 3. sampling_speed      DDPM, DDIM 50/25/10 and DPM-Solver++ 10/5 on the 15-minute checkpoint
 4. diffusers_baseline  diffusers' training recipe for the same 15 minutes, scored the same way
 5. sampling_speed      fast sampling with the committed reference: 100 guided digits in one call, timed,
-                       and 1,000 scored, for DDIM 10 and DPM-Solver++ 5 and 4 at w = 1.5
+                       and 1,000 scored in MNIST's class mix, for DDIM 10 and DPM-Solver++ 5 and 4 at w = 1.5
 
 Lines go to stdout and to ``--out`` (default ``results/benchmarks/bench.jsonl``). Run on an
 otherwise idle machine: the budgets are wall-clock minutes.
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
             ["sampling_speed", "--checkpoint", str(ckpt), *q, *out],
             ["diffusers_baseline", "--minutes", str(last), *q, *out],
             ["sampling_speed", "--checkpoint", str(REFERENCE), "--samplers", "ddim:10", "dpm++:5", "dpm++:4",
-             "--guidance", "1.5", *q, *out]]
+             "--guidance", "1.5", "--labels", "prior", *q, *out]]
     failed = []
     for run in runs:
         print(f"== python -m experiments.{' '.join(run)}", flush=True)

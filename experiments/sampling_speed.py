@@ -5,7 +5,7 @@
     python -m experiments.sampling_speed --checkpoint checkpoints/bench/default_minutes15.pt
     python -m experiments.sampling_speed --quick                          # checks that it runs (CI)
 
-Each sampler draws ``--n`` class-balanced digits with classifier-free guidance ``w`` (one
+Each sampler draws ``--n`` digits (class-balanced, or in MNIST's class mix with ``--labels prior``) with classifier-free guidance ``w`` (one
 doubled batch per network call, so a call costs two forward passes per image), timed from noise to
 images on this machine, then scored (accuracy, share recognisable, FID next to the floor
 at the same n). Then one call of ``sample`` for ``--time-n`` digits (default 100, the model
@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--n", type=int, default=1000, help="samples per sampler")
     p.add_argument("--n-first", type=int, help="samples for the first (slowest) sampler (default: --n)")
     p.add_argument("--guidance", type=float, default=2.0)
+    p.add_argument("--labels", choices=("balanced", "prior"), default="balanced",
+                   help="labels of the scored digits: 0..9 in turn (default) or MNIST's class mix")
     p.add_argument("--time-n", type=int, default=100, help="digits in the timed single call (0: skip)")
     p.add_argument("--repeats", type=int, default=5, help="timed single calls per sampler (the median is reported)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     records = []
     for i, sampler in enumerate(args.samplers):
         n = 10 if args.quick or quick(argv) else (args.n_first or args.n) if i == 0 else args.n
-        s = summary(sample_and_score(model, diffusion, classifier, real, n, args.guidance, sampler, labels="balanced"))
+        s = summary(sample_and_score(model, diffusion, classifier, real, n, args.guidance, sampler, labels=args.labels))
         first = records[0]["images_per_s"] if records else s["images_per_s"]
         fast = args.quick or quick(argv)
         call_n = min(args.time_n, 10) if fast else args.time_n
