@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from helpers.device import make_generator
 from helpers.distillation import distillation_loss, halve
 from helpers.io import load_checkpoint, load_model, save_checkpoint
 from helpers.sampling import eps_model
+from helpers.train import learning_rate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def train_stage(student, teacher, chain, data, args, partial: Path) -> dict:
     """Train ``student`` in place to halve ``chain`` (the teacher's); resumes from ``partial``."""
     optimizer = torch.optim.Adam(student.parameters(), lr=args.lr)
+    schedule = args.config.replace(lr=args.lr, warmup_steps=0, lr_schedule="cosine")     # the training loop's decay
     generator, step, elapsed, losses = make_generator(args.seed), 0, 0.0, []
     if partial.exists():
         state = load_checkpoint(partial)
@@ -66,7 +67,7 @@ def train_stage(student, teacher, chain, data, args, partial: Path) -> dict:
     start, saved = time.monotonic() - elapsed, time.monotonic()
     while step < args.train_steps:
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.train_steps))
+            group["lr"] = learning_rate(schedule, step, step / args.train_steps)
         rows = torch.randint(0, len(data), (args.batch_size,), generator=generator)
         x0, y = data.images[rows], data.labels[rows]
         loss = distillation_loss(student, teacher, chain, x0, y, generator)
