@@ -18,42 +18,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 
 from experiments.common import REFERENCE, RESULTS, load_judge, provenance, sample_and_score, write
 from helpers.io import load_model
-from helpers.sampling import guided_eps
-from helpers.unet import UNet
+from helpers.sampling import Autoguided
 
 OUT = RESULTS / "benchmarks" / "autoguidance.jsonl"
-
-
-class Autoguided(torch.nn.Module):
-    """``(x_t, t, labels) -> eps``: classifier-free guidance wc and autoguidance wa, combined.
-
-    x_t (B, C, H, W), t (B,) model timesteps, labels (B,) class indices (not the null
-    index). Sample it with guidance 1 so that the samplers call it once per step.
-    """
-
-    def __init__(self, model: UNet, guide: UNet, wc: float, wa: float):
-        super().__init__()
-        if model.num_classes is None or guide.num_classes != model.num_classes:
-            raise ValueError("autoguidance needs two class-conditional models with the same classes, "
-                             f"got num_classes {model.num_classes} and {guide.num_classes}")
-        self.model, self.guide, self.wc, self.wa = model, guide, wc, wa
-        self.num_classes, self.in_channels, self.image_size = model.num_classes, model.in_channels, model.image_size
-
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.wc == 1:
-            eps_cond = eps = self.model(x_t, t, labels)
-        else:
-            null = torch.full_like(labels, self.num_classes)
-            eps_cond, eps_uncond = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]),
-                                              torch.cat([labels, null])).chunk(2)
-            eps = guided_eps(eps_cond, eps_uncond, self.wc)
-        if self.wa != 1:
-            eps = eps + (self.wa - 1) * (eps_cond - self.guide(x_t, t, labels))
-        return eps
 
 
 def parse_mix(spec: str) -> tuple[float, float]:
@@ -68,7 +38,7 @@ def parse_mix(spec: str) -> tuple[float, float]:
 def score_mix(model, guide, diffusion, classifier, real, n: int, wc: float, wa: float,
               steps: int, seed: int = 0) -> dict:
     """n digits under guidance (wc, wa), sampled and scored: accuracy, FID against the floor, diversity."""
-    r = sample_and_score(Autoguided(model, guide, wc, wa), diffusion, classifier, real, n, guidance=1.0,
+    r = sample_and_score(Autoguided(model, guide, wa, guidance=wc), diffusion, classifier, real, n, guidance=1.0,
                          sampler=f"ddim:{steps}", seed=seed)
     fid, floor = r["distances"]["fid"], r["floor"]["fid"]
     return {"n": n, "steps": steps, "seed": seed, "wc": wc, "wa": wa,

@@ -7,9 +7,11 @@
     python -m experiments.reference_quality trajectory      # when digits become recognisable
     python -m experiments.reference_quality floors          # real digits: random vs balanced classes
     python -m experiments.reference_quality guided --dataset fashion   # the Fashion-MNIST reference
+    python -m experiments.reference_quality unconditional --checkpoint models/uncond_reference.pt \
+        --guide models/uncond_guide.pt --autoguidance 2 --sampler ddpm:100   # the unconditional reference
 
 Each part samples from ``--checkpoint`` (default: the committed reference model), scores
-with the digit classifier and FID against the floor, and writes itself as part ``--name``
+with the digit classifier and FID against the floor (``--guide``: autoguided by that weaker model), and writes itself as part ``--name``
 (default: the part's name) of ``--out`` (default ``results/reference_quality.json``, for
 Fashion-MNIST ``results/fashion/reference_quality.json``).
 Guided digits are asked for in MNIST's class proportions (``--labels balanced``: 0..9 in
@@ -29,7 +31,7 @@ from helpers.device import make_generator, pick_device
 from helpers.evaluation.metrics import first_recognisable_t, trajectory_recognisability
 from helpers.io import REFERENCE_MODELS, load_checkpoint, load_model, reference_model, results_dir
 from helpers.samplers import parse_sampler
-from helpers.sampling import trajectory
+from helpers.sampling import Autoguided, trajectory
 
 DEFAULT_N = {"guided": 10_000, "unconditional": 10_000, "sweep": 1_000, "samplers": 1_000, "trajectory": 100,
              "floors": 10_000}
@@ -76,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=sorted(REFERENCE_MODELS), default="mnist",
                    help="data set: picks the default checkpoint, the judge and --out")
     p.add_argument("--checkpoint", help="model to measure (default: the data set's committed reference)")
+    p.add_argument("--guide", help="a weaker model of the same kind: sample with autoguidance (Karras et al. 2024)")
+    p.add_argument("--autoguidance", type=float, default=2.0, help="autoguidance weight with --guide (1: none)")
     p.add_argument("--n", type=int, help="samples per setting (default: 10,000 or 1,000 by part)")
     p.add_argument("--guidance", type=float, default=2.0, help="w of 'guided', 'samplers', 'trajectory'")
     p.add_argument("--sampler", type=parse_sampler, default=parse_sampler("ddim:50"),
@@ -100,6 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
     out_dir = results_dir(args.dataset)
     device = pick_device("auto")
     model, diffusion, _ = load_model(args.checkpoint, device, dataset=args.dataset)
+    if args.guide:
+        model = Autoguided(model, load_model(args.guide, device, dataset=args.dataset)[0], args.autoguidance)
     classifier, real = load_judge(device, dataset=args.dataset)
     n = args.n or DEFAULT_N[args.part]
     run = dict(model=model, diffusion=diffusion, classifier=classifier, real=real, n=n, seed=args.seed,
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.part in ("guided", "unconditional"):
         guidance = args.guidance if args.part == "guided" else None
         result = sample_and_score(**run, guidance=guidance, sampler=args.sampler, checkpoint=args.checkpoint,
-                                  save=samples / f"{args.part}.pt")
+                                  save=samples / f"{args.name or args.part}.pt")
     elif args.part in ("sweep", "samplers"):
         settings = ([(w, args.sampler) for w in args.sweep_w] if args.part == "sweep"
                     else [(args.guidance, s) for s in args.samplers])
@@ -125,6 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.part != "floors":                            # the only part without a model
         result.update(checkpoint=args.checkpoint.rsplit("/", 1)[-1],
                       checkpoint_step=int(load_checkpoint(args.checkpoint)["step"]))
+    if args.guide:
+        result.update(guide=args.guide.rsplit("/", 1)[-1], autoguidance=args.autoguidance)
     write(result, args.out or out_dir / "reference_quality.json", args.name or args.part)
     return result
 

@@ -3,6 +3,7 @@
     python -m experiments.time_to_digits --minutes 5 10 15           # the default configuration, CPU
     python -m experiments.time_to_digits --minutes 5 --lr 4e-3       # one lever changed (any Config flag)
     python -m experiments.time_to_digits --steps 1400 --device cuda  # a step budget (lever study on a GPU)
+    python -m experiments.time_to_digits --steps 2169 --ema-grid 0.99 0.998 0.999   # EMA chosen after training
     python -m experiments.time_to_digits --quick                     # checks that it runs (CI)
 
 For each budget it trains the default configuration (changed by any of the ``Config`` flags
@@ -11,10 +12,16 @@ the only limit (the cosine learning rate decays over it), then samples ``--n`` g
 digits per guidance weight with DDIM and scores them: accuracy against the intended label,
 the share recognisable (top-class probability above 0.9), and FID next to the floor at the
 same n. One JSON line per (budget, guidance weight). Training time excludes the scoring.
+
+``--ema-grid`` also keeps an EMA of the weights at each listed decay during the same run, and
+scores each one (and the raw weights, decay 0) in turn: the EMA length chosen after training, in
+the spirit of Karras et al. 2024's post-hoc EMA, for the price of one training run. Each line then
+carries ``ema_decay``.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -25,7 +32,7 @@ from helpers.config import Config
 from helpers.data import load_images
 from helpers.device import pick_device
 from helpers.io import save_checkpoint
-from helpers.train import train
+from helpers.train import TrainState, train, update_ema
 from helpers.unet import count_parameters
 
 
@@ -43,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--label", default="", help="name of this experiment in the output")
     p.add_argument("--save-dir", help="keep each trained checkpoint here (e.g. for experiments.sampling_speed)")
+    p.add_argument("--ema-grid", type=float, nargs="+", default=[],
+                   help="also track and score an EMA at each of these decays (and the raw weights)")
     p.add_argument("--out", help="also append the JSON lines to this .jsonl file")
     p.add_argument("--quick", action="store_true", help="tiny budgets and sample counts: checks that it runs")
     add_config_flags(p)
@@ -64,8 +73,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for budget in budgets:
         limits = {"max_steps": int(budget)} if kind == "steps" else {"max_minutes": float(budget)}
         config = base_config.replace(**{"epochs": None, "max_steps": None, "max_minutes": None, **limits})
+        tracker = EmaGrid(args.ema_grid)
         start = time.perf_counter()
-        state = train(config, data, device=device, progress=False)
+        state = train(config, data, device=device, progress=False, callback=tracker if args.ema_grid else None,
+                      callback_every=1)
         train_s = time.perf_counter() - start
         if args.save_dir:
             save_checkpoint(state.to_checkpoint(), Path(args.save_dir) / f"{args.label or 'default'}_{kind}{budget:g}.pt")
@@ -75,11 +86,38 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 "final_loss_mean_50": round(sum(state.losses[-50:]) / len(state.losses[-50:]), 4),
                 "parameters": count_parameters(state.model), "data": data.source, "full_data": data.is_full,
                 "threads": threads, **provenance("time_to_digits", argv, device)}
-        for w in args.guidance:
-            scores = sample_and_score(state.sampling_model.eval(), state.diffusion, classifier, real, n, w,
-                                      args.sampler, labels=args.labels)
-            records.append(emit({**base, **summary(scores)}, args.out))
+        models = {config.ema_decay: state.sampling_model}
+        if args.ema_grid:
+            models = {**tracker.emas, config.ema_decay: state.sampling_model, 0.0: state.model}
+        for decay, model in sorted(models.items(), key=lambda kv: kv[0] or 0.0):
+            for w in args.guidance:
+                scores = sample_and_score(model.eval(), state.diffusion, classifier, real, n, w, args.sampler,
+                                          labels=args.labels)
+                records.append(emit({**base, **({"ema_decay": decay} if args.ema_grid else {}), **summary(scores)},
+                                    args.out))
     return records
+
+
+class EmaGrid:
+    """A training callback (call it after every step) that keeps an EMA of the weights per decay.
+
+    Each follows :func:`helpers.train.update_ema`, started from the weights after the first step
+    (the run's own EMA starts one step earlier, from the initial weights, a difference that decays away).
+    """
+
+    def __init__(self, decays: list[float]):
+        if any(not 0 < d < 1 for d in decays):
+            raise ValueError(f"--ema-grid decays must be in (0, 1), got {decays}")
+        self.decays, self.emas, self.step = list(decays), {}, 0
+
+    def __call__(self, state: TrainState) -> None:
+        if state.step == self.step:              # train() calls once more at the end, after the last step
+            return
+        self.step = state.step
+        for d in self.decays:
+            if d not in self.emas:
+                self.emas[d] = copy.deepcopy(state.model).requires_grad_(False)
+            update_ema(self.emas[d], state.model, d, state.step - 1)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,42 @@ def eps_model(model: UNet, labels: torch.Tensor | None = None, guidance: float |
     return guided
 
 
+class Autoguided(torch.nn.Module):
+    """A model guided by a weaker version of itself: autoguidance (Karras et al. 2024).
+
+    eps = eps(x_t, t, y) + (weight - 1) (eps(x_t, t, y) - eps_guide(x_t, t, y)). The guide, a
+    smaller or shorter-trained network of the same kind, makes the model's mistakes more often;
+    stepping away from its prediction steps away from them. Needs no labels (y = None for an
+    unconditional pair); weight = 1 is the model alone. With labels, ``guidance`` w also applies
+    classifier-free guidance: eps = eps_uncond + w (eps - eps_uncond) + (weight - 1) (eps - eps_guide).
+    x_t (B, C, H, W), t (B,) model timesteps, labels (B,) or None -> eps (B, C, H, W).
+    Sample it as a UNet, without a guidance weight: ``sample(Autoguided(model, guide, 2), diffusion, n)``.
+    """
+
+    def __init__(self, model: UNet, guide: UNet, weight: float, guidance: float | None = None):
+        super().__init__()
+        if guide.num_classes != model.num_classes or guide.in_channels != model.in_channels \
+                or guide.image_size != model.image_size:
+            raise ValueError("the guide must take the model's inputs: got num_classes, channels, size "
+                             f"{guide.num_classes, guide.in_channels, guide.image_size} for the guide and "
+                             f"{model.num_classes, model.in_channels, model.image_size} for the model")
+        if guidance not in (None, 1) and model.num_classes is None:
+            raise ValueError("classifier-free guidance needs a class-conditional model; this one is unconditional")
+        self.model, self.guide, self.weight, self.guidance = model, guide, weight, guidance
+        self.num_classes, self.in_channels, self.image_size = model.num_classes, model.in_channels, model.image_size
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is None or self.guidance in (None, 1):
+            own = eps = self.model(x_t, t, labels)
+        else:                                          # the labelled and "no label" halves in one batch
+            null = torch.full_like(labels, self.num_classes)
+            own, uncond = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([labels, null])).chunk(2)
+            eps = guided_eps(own, uncond, self.guidance)
+        if self.weight == 1:
+            return eps
+        return eps + (self.weight - 1) * (own - self.guide(x_t, t, labels))
+
+
 def _steps(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None, guidance: float | None,
            generator: torch.Generator | None, sampler: Sampler) -> Iterator[dict]:
     """Draw x_T ~ N(0, I) for n images with ``generator`` and run the reverse process on it."""

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from helpers.device import make_generator
-from helpers.sampling import eps_model, guided_eps, parse_labels, prior_labels, sample, trajectory
+from helpers.sampling import Autoguided, eps_model, guided_eps, parse_labels, prior_labels, sample, trajectory
 from helpers.schedule import Diffusion
 from tests.tiny import tiny_config, tiny_model
 
@@ -39,6 +39,26 @@ def test_guidance_weights_reproduce_both_predictions(cond):
     assert torch.allclose(eps_model(model, y, 0.0)(x, t), uncond_eps, atol=1e-6)
     assert torch.allclose(eps_model(model, y, 3.0)(x, t), uncond_eps + 3 * (cond_eps - uncond_eps), atol=1e-5)
     assert torch.equal(guided_eps(torch.ones(2), torch.zeros(2), 2.5), torch.full((2,), 2.5))
+
+
+def test_autoguidance_steps_away_from_the_guide(cond):
+    """eps + (w - 1)(eps - eps_guide), without labels, with labels, and on top of classifier-free guidance."""
+    model, d = cond
+    guide = tiny_model(tiny_config(num_classes=10), seed=1)
+    x, t, y = torch.randn(2, 1, 28, 28), torch.tensor([3, 7]), torch.tensor([4, 5])
+    with torch.no_grad():
+        c, u, gc, gu = model(x, t, y), model(x, t), guide(x, t, y), guide(x, t)
+        torch.testing.assert_close(Autoguided(model, guide, 2.5)(x, t), u + 1.5 * (u - gu))
+        torch.testing.assert_close(Autoguided(model, guide, 2.5)(x, t, y), c + 1.5 * (c - gc))
+        torch.testing.assert_close(Autoguided(model, guide, 2.0, guidance=1.5)(x, t, y),
+                                   u + 1.5 * (c - u) + (c - gc))
+        torch.testing.assert_close(Autoguided(model, guide, 1.0, guidance=3.0)(x, t, y), eps_model(model, y, 3.0)(x, t))
+    a = sample(Autoguided(model, guide, 2.0), d, 3, generator=make_generator(7))
+    assert a.shape == (3, 1, 28, 28) and not torch.equal(a, sample(model, d, 3, generator=make_generator(7)))
+    with pytest.raises(ValueError, match="the guide must take the model's inputs"):
+        Autoguided(model, tiny_model(tiny_config(num_classes=None)), 2.0)
+    with pytest.raises(ValueError, match="needs a class-conditional model"):
+        Autoguided(tiny_model(tiny_config()), tiny_model(tiny_config()), 2.0, guidance=2.0)
 
 
 def test_ddim_with_every_step_and_eta_1_is_the_ddpm_sampler(cond):

@@ -37,6 +37,35 @@ def test_ceiling_bf16_lever(tmp_path):
     assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], rel=0.01)   # both rounded
 
 
+def test_time_to_digits_scores_every_ema_of_the_grid(tmp_path):
+    """--ema-grid: the raw weights, each tracked EMA and the run's own, each scored at every w."""
+    scored = run("time_to_digits", tmp_path, "--ema-grid", "0.5", "0.9", "--guidance", "2")
+    assert [r["ema_decay"] for r in scored] == [0.0, 0.5, 0.9, Config().ema_decay]
+    assert all(r["train_steps"] == 3 and r["guidance"] == 2.0 and r["fid"] > 0 for r in scored)
+
+
+def test_ema_grid_follows_the_runs_own_ema():
+    """Tracking the run's own decay reproduces its EMA (up to the first step's start), and raw weights differ."""
+    import torch
+
+    from experiments.time_to_digits import EmaGrid
+    from helpers.data import ImageSet
+    from helpers.train import train
+    from tests.tiny import tiny_config
+
+    config = tiny_config(max_steps=30, ema_decay=0.9)
+    data = ImageSet(torch.rand(64, 1, 28, 28) * 2 - 1, torch.zeros(64, dtype=torch.long), "random", tuple("0123456789"))
+    grid = EmaGrid([0.9, 0.5])
+    state = train(config, data, progress=False, callback=grid, callback_every=1)
+    ema, mine, fast = (torch.cat([p.flatten() for p in m.parameters()]) for m in (state.ema, grid.emas[0.9], grid.emas[0.5]))
+    raw = torch.cat([p.flatten() for p in state.model.parameters()])
+    assert grid.step == 30
+    torch.testing.assert_close(mine, ema, atol=1e-3, rtol=0)
+    assert (fast - raw).abs().max() < (mine - raw).abs().max()       # a shorter EMA stays closer to the weights
+    with pytest.raises(ValueError, match=r"decays must be in \(0, 1\)"):
+        EmaGrid([1.0])
+
+
 def test_time_to_digits_then_sampling_speed(tmp_path):
     scored = run("time_to_digits", tmp_path, "--save-dir", str(tmp_path))
     assert [r["guidance"] for r in scored] == [1.5, 2.0, 3.0]          # one line per guidance weight
