@@ -9,6 +9,8 @@
 4. diffusers_baseline  diffusers' training recipe for the same 15 minutes, scored the same way
 5. sampling_speed      fast sampling with the committed reference: 100 guided digits in one call, timed,
                        and 1,000 scored in MNIST's class mix, for DDIM 10 and DPM-Solver++ 5 and 4 at w = 1.5
+6. reference_quality   the unconditional reference, autoguided by its guide: 1,000 digits scored, written as
+                       part ``uncond_reference`` of ``results/reference_quality.json`` (needs full MNIST)
 
 Lines go to stdout and to ``--out`` (default ``results/benchmarks/bench.jsonl``). Run on an
 otherwise idle machine: the budgets are wall-clock minutes.
@@ -21,6 +23,11 @@ import sys
 from pathlib import Path
 
 from experiments.common import REFERENCE, RESULTS, ROOT
+
+# the unconditional reference and how it is sampled (models/uncond_reference.json says how it was made)
+UNCONDITIONAL = ["--checkpoint", str(ROOT / "models" / "uncond_reference.pt"),
+                 "--guide", str(ROOT / "models" / "uncond_guide.pt"), "--autoguidance", "1.5"]
+UNCOND_SAMPLER = "ddpm:50"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +44,10 @@ def main(argv: list[str] | None = None) -> None:
             ["sampling_speed", "--checkpoint", str(ckpt), *q, *out],
             ["diffusers_baseline", "--minutes", str(last), *q, *out],
             ["sampling_speed", "--checkpoint", str(REFERENCE), "--samplers", "ddim:10", "dpm++:5", "dpm++:4",
-             "--guidance", "1.5", "--labels", "prior", *q, *out]]
+             "--guidance", "1.5", "--labels", "prior", *q, *out],
+            ["reference_quality", "unconditional", *UNCONDITIONAL, "--name", "uncond_reference",
+             *(["--n", "20", "--sampler", "ddpm:3", "--out", str(Path(args.out).with_suffix(".quick.json"))] if args.quick
+               else ["--n", "1000", "--sampler", UNCOND_SAMPLER])]]
     failed = []
     for run in runs:
         print(f"== python -m experiments.{' '.join(run)}", flush=True)

@@ -56,7 +56,7 @@ def results_table() -> str:
     fg = json.loads((RESULTS / "fashion" / "reference_quality.json").read_text())["guided"]
     fjudge = json.loads((ROOT / "models" / "fashion_classifier.json").read_text())
     ratio = lambda r: r["distances"]["fid"] / r["floor"]["fid"]  # noqa: E731
-    g, close = quality["guided"], quality["guided_ddpm50_w1.1"]
+    g, close, ur = quality["guided"], quality["guided_ddpm50_w1.1"], quality["uncond_reference_n10000"]
     cpu15 = next(r for r in bench if r["benchmark"] == "time_to_digits" and not r["label"]
                  and r["budget"] == {"minutes": 15.0} and r["guidance"] == 1.5)
     fast = next(r for r in reversed(bench) if r["benchmark"] == "sampling_speed" and r.get("call_n") == 100
@@ -70,7 +70,9 @@ def results_table() -> str:
             f"{cpu15['accuracy']:.1%} | {cpu15['fid_over_floor']:.2f} | {_machine(cpu15)} |",
             f"| 100 guided digits in {fast['call_s']:.2f} s (DPM-Solver++, {fast['network_calls']} network calls; "
             f"{fast['n']:,} scored) | {fast['accuracy']:.1%} | {fast['fid_over_floor']:.2f} | {_machine(fast)} |",
-            f"| a classifier trained only on {aug['generated']:,} generated digits, on MNIST's real test digits "
+            f"| unconditional reference (no labels), {ur['n']:,} digits, autoguided, DDPM {ur['steps']} steps "
+            f"| {ur['share_confident']:.1%} recognisable | {ratio(ur):.2f} | {_machine(ur)} |",
+            f"| a classifier trained only on {aug['generated']:,} generated digits, on MNIST's test digits "
             f"(notebook 06) | {aug['runs']['generated']['accuracy']:.2%} | | {_machine(aug)} |",
             f"| the judge: the course's digit classifier, on MNIST's {judge['test_images']:,} test digits "
             f"| {judge['test_accuracy']:.2%} | | {_machine(judge)} |",

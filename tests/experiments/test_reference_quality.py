@@ -34,6 +34,24 @@ def test_parts_write_their_result_with_provenance(part, extra, tiny_checkpoint, 
         assert [(x["sampler"], x["steps"], x["eta"]) for x in runs] == [("ddpm", 3, None), ("ddim", 3, 0.5)]
 
 
+def test_unconditional_with_a_guide_records_the_autoguidance(judge, tmp_path, monkeypatch):
+    """--guide: the unconditional part samples with autoguidance and says with which guide and weight."""
+    monkeypatch.setattr(reference_quality, "load_judge", lambda device, dataset="mnist": judge)
+    monkeypatch.setattr(reference_quality, "ROOT", tmp_path)
+    config = tiny_config()
+    for name, seed in (("model.pt", 0), ("guide.pt", 1)):
+        save_checkpoint({"config": config.to_dict(), "model": tiny_model(config, seed).state_dict(), "step": 5},
+                        tmp_path / name)
+    out = tmp_path / "rq.json"
+    common = ["unconditional", "--checkpoint", str(tmp_path / "model.pt"), "--n", "20", "--sampler", "ddpm:3",
+              "--out", str(out)]
+    reference_quality.main([*common, "--guide", str(tmp_path / "guide.pt"), "--autoguidance", "3", "--name", "ag"])
+    reference_quality.main([*common, "--name", "plain"])
+    ag, plain = (json.loads(out.read_text())[k] for k in ("ag", "plain"))
+    assert (ag["guide"], ag["autoguidance"], ag["n"], ag["accuracy"]) == ("guide.pt", 3.0, 20, None)
+    assert "guide" not in plain and ag["distances"] != plain["distances"]
+
+
 def test_floors_compare_random_and_balanced_real_digits(judge):
     _, real = judge
     result = reference_quality.real_floors(real, 200, seed=0)
