@@ -85,6 +85,9 @@ class Config:
     p_uncond: float = _field(0.1, "probability of dropping a label to 'no label' (for guidance)")
     min_snr_gamma: float | None = _field(None, "min-SNR loss weighting gamma (Hang et al. 2023); "
                                          "none: plain mean squared error")
+    timesteps: str = _field("uniform", "how training draws t: uniform over 0..T-1, or lognormal: EDM's noise "
+                            "distribution (ln sigma ~ N(-1.2, 1.2^2), sigma^2 = (1 - alpha_bar) / alpha_bar) at the "
+                            "nearest timestep", ("uniform", "lognormal"))
     mixed_precision: bool = _field(False, "train under bfloat16 autocast (fast on GPUs and recent CPUs)")
     seed: int = _field(0, "seed of the initial weights, the batch order and the noise")
     epochs: int | None = _field(5, "budget: passes over the training set; none: no limit")
@@ -94,7 +97,7 @@ class Config:
     def __post_init__(self) -> None:
         self.channel_mults = tuple(int(m) for m in self.channel_mults)
         self.attention = tuple(int(r) for r in self.attention)
-        for name in ("dataset", "schedule", "lr_schedule"):
+        for name in ("dataset", "schedule", "lr_schedule", "timesteps"):
             choices = next(f for f in dataclasses.fields(self) if f.name == name).metadata["choices"]
             if getattr(self, name) not in choices:
                 hint = f" (renamed {RENAMED[self.schedule]!r})" if name == "schedule" and self.schedule in RENAMED else ""

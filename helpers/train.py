@@ -59,6 +59,20 @@ def noise_prediction_loss(diffusion: Diffusion, eps_model: EpsModel, x0: torch.T
     return (per_image * snr.clamp(max=min_snr_gamma) / snr).mean()
 
 
+def lognormal_timesteps(diffusion: Diffusion, n: int, generator: torch.Generator | None = None,
+                        device: torch.device | str = "cpu", mean: float = -1.2, std: float = 1.2) -> torch.Tensor:
+    """EDM's training noise distribution (Karras et al. 2022) on a discrete chain: LongTensor (n,) in 0..T-1.
+
+    Draws ln sigma ~ N(mean, std^2) and returns, per draw, the timestep whose sigma_t =
+    sqrt((1 - alpha_bar_t) / alpha_bar_t) is nearest in ln sigma. Mid-noise steps come often; the
+    first and last few, whose noise is easiest or nearly pure, rarely (draws beyond the ends take t = 0 or T-1).
+    """
+    log_sigma = (-diffusion.snr().log() / 2).to(device)                 # (T,), increasing with t
+    z = mean + std * torch.randn(n, generator=generator, device=device)
+    edges = (log_sigma[1:] + log_sigma[:-1]) / 2                        # midpoints between neighbouring steps
+    return torch.bucketize(z, edges)
+
+
 @dataclass
 class TrainState:
     """What the loop hands to callbacks and returns at the end."""
@@ -168,7 +182,8 @@ def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: 
     net.train()
     if cfg.conditional:
         y = drop_labels(y, cfg.p_uncond, cfg.num_classes, gen, ctx)
-    t = state.diffusion.sample_timesteps(n, gen, x0.device)[ctx.rows]
+    draw = lognormal_timesteps if cfg.timesteps == "lognormal" else Diffusion.sample_timesteps
+    t = draw(state.diffusion, n, gen, x0.device)[ctx.rows]
     noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=x0.device, dtype=x0.dtype)[ctx.rows]
     with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision):
         loss = noise_prediction_loss(state.diffusion, lambda x_t, tt: net(x_t, tt, y) if cfg.conditional

@@ -7,7 +7,8 @@ import torch
 from helpers.data import ImageSet
 from helpers.io import load_checkpoint
 from helpers.schedule import Diffusion
-from helpers.train import TrainingDiverged, drop_labels, learning_rate, noise_prediction_loss, train, update_ema
+from helpers.train import (TrainingDiverged, drop_labels, learning_rate, lognormal_timesteps, noise_prediction_loss, train,
+                           update_ema)
 from tests.tiny import tiny_config
 
 
@@ -151,3 +152,24 @@ def test_loss_at_given_timesteps_uses_them():
     model = lambda x, t: seen.append(t) or torch.zeros_like(x)  # noqa: E731
     noise_prediction_loss(d, model, torch.zeros(4, 1, 2, 2), torch.Generator().manual_seed(0), t=torch.tensor([7] * 4))
     assert seen[0].tolist() == [7] * 4
+
+
+def test_lognormal_timesteps_follow_edm_noise_distribution():
+    """A draw at exactly ln sigma_t returns t; many draws have the median ln sigma EDM asks for
+    (-1.2), while uniform timesteps on this chain have a far higher one."""
+    d = Diffusion(300, "rescaled_linear")
+    log_sigma = -d.snr().log() / 2
+    for k in (0, 57, 150, 299):
+        assert torch.equal(lognormal_timesteps(d, 5, mean=float(log_sigma[k]), std=0.0), torch.full((5,), k))
+    t = lognormal_timesteps(d, 20_000, torch.Generator().manual_seed(0))
+    assert t.dtype == torch.long and 0 <= int(t.min()) and int(t.max()) <= 299
+    assert float(log_sigma[t].median()) == pytest.approx(-1.2, abs=0.05)
+    assert float(log_sigma[d.sample_timesteps(20_000, torch.Generator().manual_seed(0))].median()) > 0
+    again = lambda seed: lognormal_timesteps(d, 100, torch.Generator().manual_seed(seed))  # noqa: E731
+    assert torch.equal(again(1), again(1)) and not torch.equal(again(1), again(2))
+
+
+def test_training_with_lognormal_timesteps_runs_and_is_stored(tiny_data):
+    state = train(tiny_config(max_steps=3, timesteps="lognormal"), tiny_data, progress=False)
+    assert state.step == 3 and state.config.timesteps == "lognormal"
+    assert all(math.isfinite(x) for x in state.losses)
