@@ -44,7 +44,8 @@ def notebook_table() -> str:
 
 def _machine(record: dict) -> str:
     h = record["hardware"]
-    return f"{h['device_name']}, {h['cpu_count']} cores"
+    name = h["device_name"].replace("(R)", "").replace(" Processor", "")    # "Intel(R) Xeon(R) Processor"
+    return f"{name}, {h['cpu_count']} cores"
 
 
 def results_table() -> str:
