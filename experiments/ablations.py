@@ -25,6 +25,8 @@ Needs full MNIST (``DDPM_DATA``).
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import torch
 import torchvision
@@ -57,7 +59,7 @@ def run_variant(name: str, seed: int, args, data, judge, probe) -> dict:
     """Train one variant for args.steps from ``seed`` (resumable) and score it."""
     config = Config(seed=seed, epochs=None, max_steps=args.steps, **NETWORK, **VARIANTS[name])
     ckpt = ROOT / "checkpoints" / "ablations" / f"{name}_s{seed}_{args.steps}.pt"
-    state = train(config, data, out=ckpt, resume=True, device=args.device, progress=False)
+    state = train(config, data, out=ckpt, resume="if_exists", device=args.device, progress=False)
     model, diffusion = state.sampling_model.eval(), state.diffusion
     classifier, real = judge
     score = dict(model=model, diffusion=diffusion, classifier=classifier, real=real, n=args.n,
@@ -78,6 +80,23 @@ def run_variant(name: str, seed: int, args, data, judge, probe) -> dict:
     return entry
 
 
+SETTINGS = ("n", "sampler", "guidance", "steps", "t_bands")
+
+
+def earlier_runs(path, result: dict) -> dict:
+    """The runs already in ``path`` when it was measured with the same settings, so that rerunning some
+    variants merges into the file instead of erasing the others; {} when there is no file yet."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text())
+    differ = [k for k in SETTINGS if earlier.get(k) != result[k]]
+    if differ:
+        raise SystemExit(f"{path} holds ablations measured with other settings ({', '.join(f'{k} {earlier.get(k)}' for k in differ)}); "
+                         "rerun with those settings to add variants, or write to another --out")
+    return earlier.get("runs", {})
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2500, help="optimiser steps per variant (default 2,500)")
@@ -95,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     probe = ImageSet(test.images[pick], test.labels[pick], test.source, test.class_names)
     result = {"runs": {}, "n": args.n, "sampler": args.sampler, "guidance": args.guidance, "steps": args.steps,
               "t_bands": T_BANDS, **provenance("ablations", argv, args.device)}
+    result["runs"] = earlier_runs(args.out, result)
     for name in args.variants:
         for seed in args.seeds:
             entry = run_variant(name, seed, args, data, judge, probe)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 import time
 import warnings
 from typing import Callable
@@ -19,10 +20,10 @@ from .config import DATASETS, Config, config_for_dataset
 from .data import load_images
 from .device import make_generator, pick_device
 from .distributed import from_environment, shutdown
-from .io import CheckpointError, load_model, save_samples
+from .io import CheckpointError, load_checkpoint, load_model, save_samples
 from .samplers import parse_sampler
 from .sampling import parse_labels, sample
-from .train import TrainingDiverged, train
+from .train import TrainingDiverged, TrainingStopped, train
 
 BUDGETS = ("epochs", "max_steps", "max_minutes")
 
@@ -79,16 +80,35 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                                choices=f.metadata.get("choices"), metavar=f.name.upper(), help=text)
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The Config the flags describe: the dataset's defaults, then every flag given.
+def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """The Config the flags describe: ``base`` (default: the dataset's defaults), then every flag given.
 
     Giving any budget flag (``--epochs``, ``--max-steps``, ``--max-minutes``) replaces the
-    default budget: the budgets not given are then unlimited.
+    base's budget: the budgets not given are then unlimited.
     """
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
     if any(b in given for b in BUDGETS):
         given = {**{b: None for b in BUDGETS}, **given}
+    if base is not None:
+        return base.replace(**given)
     return config_for_dataset(given.pop("dataset", "mnist"), **given)
+
+
+def config_flags(config: Config) -> list[str]:
+    """The flags that spell out every field of ``config``: ``config_from_args`` of them gives ``config`` back.
+
+    What a model's record writes, so that its command reruns the same run whatever the defaults become.
+    """
+    flags = []
+    for f in dataclasses.fields(Config):
+        value, flag = getattr(config, f.name), "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            flags += [flag, ",".join(map(str, value)) or "none"]
+        else:
+            flags += [flag, "none" if value is None else repr(value) if isinstance(value, float) else str(value)]
+    return flags
 
 
 def build_parser() -> Parser:
@@ -100,9 +120,18 @@ def build_parser() -> Parser:
                                     "torchrun --nproc_per_node N -m helpers train ... (--batch-size is the "
                                     "global batch, split over the processes).")
     tr.add_argument("--out", required=True, help="checkpoint path to write (atomically)")
-    tr.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run saved in --out (an error if there is none); flags given change only the "
+                         "budgets, and settings that differ from the checkpoint's are named")
+    tr.add_argument("--resume-if-exists", action="store_true",
+                    help="continue --out when it exists, else start fresh there (a run in sittings)")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="start a fresh run even if --out exists, replacing it (without this, an existing "
+                         "--out is an error)")
     tr.add_argument("--sitting-minutes", type=float,
                     help="pause after this many minutes of this call, schedule unchanged (continue with --resume)")
+    tr.add_argument("--sitting-steps", type=int,
+                    help="pause after this many steps of this call, schedule unchanged (continue with --resume)")
     tr.add_argument("--data-root", help="folder with the data (default: $DDPM_DATA, else a cache)")
     tr.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -131,7 +160,12 @@ def build_parser() -> Parser:
 
 
 def cmd_train(args) -> None:
-    config = config_from_args(args)
+    if sum((args.resume, args.resume_if_exists, args.overwrite)) > 1:
+        raise CLIError("--resume, --resume-if-exists and --overwrite exclude each other; give one")
+    resume = True if args.resume else "if_exists" if args.resume_if_exists else False
+    saved = Path(args.out).is_file() and resume
+    # resuming, the checkpoint's settings are the base: only the flags given can differ from them
+    config = config_from_args(args, load_checkpoint(args.out)["config"] if saved else None)
     if args.sitting_minutes is not None and args.sitting_minutes <= 0:
         raise CLIError(f"--sitting-minutes must be positive, got {args.sitting_minutes}")
     ctx = from_environment(args.device)                 # one process, or this one of torchrun's
@@ -140,8 +174,9 @@ def cmd_train(args) -> None:
         if ctx.main:
             print(f"data: {len(data)} images from {data.source}"
                   + (f"; {ctx.world} processes on {ctx.device.type}" if ctx.world > 1 else ""), file=sys.stderr)
-        state = train(config, data, out=args.out, resume=args.resume, progress=not args.no_progress,
-                      sitting_minutes=args.sitting_minutes, ctx=ctx)
+        state = train(config, data, out=args.out, resume=resume, overwrite=args.overwrite,
+                      progress=not args.no_progress,
+                      sitting_minutes=args.sitting_minutes, sitting_steps=args.sitting_steps, ctx=ctx)
     finally:
         shutdown(ctx)
     if ctx.main:
@@ -184,6 +219,9 @@ def main(argv: list[str] | None = None, parser: Parser | None = None) -> int:
     except (CLIError, CheckpointError, TrainingDiverged, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingStopped as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -88,3 +88,16 @@ def from_main(values: list[float], ctx: Context) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
     dist.broadcast(t, src=0)
     return t.tolist()
+
+
+def any_true(flags: list[bool], ctx: Context) -> list[bool]:
+    """For each flag, True when it is True on any process (the flags themselves for one process).
+
+    Decisions that stop a run (a non-finite loss, a signal) go through here, so that every
+    process stops at the same step instead of one raising while the others wait in a collective.
+    """
+    if ctx.world == 1:
+        return list(flags)
+    t = torch.tensor([float(f) for f in flags], dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]

@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+try:
+    import fcntl                      # POSIX file locks; on Windows concurrent writers are not guarded
+except ImportError:                   # pragma: no cover
+    fcntl = None
 
 import torch
 import torchvision
@@ -27,7 +33,23 @@ from .config import Config, config_for_dataset
 from .schedule import Diffusion, diffusion_from_config
 from .unet import UNet, unet_from_config
 
-ROOT = Path(__file__).resolve().parents[1]   # the repository: models/, results/, checkpoints/ are here
+ROOT_VARIABLE = "DDPM_COURSE_ROOT"
+
+
+def find_root() -> tuple[Path, bool]:
+    """The course's folder (models/, results/, notebooks/) and whether it was found.
+
+    ``$DDPM_COURSE_ROOT`` when set, else the checkout this package sits in. An installed package
+    with neither returns its own parent and False: files under it then fail with a hint.
+    """
+    if os.environ.get(ROOT_VARIABLE):
+        root = Path(os.environ[ROOT_VARIABLE]).expanduser().resolve()
+        return root, (root / "models").is_dir()
+    root = Path(__file__).resolve().parents[1]
+    return root, (root / "models").is_dir()
+
+
+ROOT, ROOT_FOUND = find_root()   # models/, results/, checkpoints/ are here
 FORMAT = 1
 REQUIRED = ("format", "config", "model")
 PREVIEW = 100          # images in the PNG beside a samples file, 10 per row
@@ -38,8 +60,16 @@ def reference_model(dataset: str = "mnist") -> Path:
     """The committed reference model of ``dataset`` (a clear error where the course has none)."""
     if dataset not in REFERENCE_MODELS:
         raise CheckpointError(f"the course commits reference models for {sorted(REFERENCE_MODELS)}, not {dataset!r}"
-                              + ("; notebook 08 trains a CIFAR-10 model" if dataset == "cifar10" else ""))
+                              + ("; the colour notebook trains a CIFAR-10 model" if dataset == "cifar10" else ""))
     return ROOT / REFERENCE_MODELS[dataset]
+
+
+def _not_found_hint(path: Path) -> str:
+    """Why a course file is missing when the package runs without the course's folder."""
+    if ROOT_FOUND or not path.resolve().is_relative_to(ROOT):
+        return ""
+    return (f"; the course's files (models/, results/) were not found: helpers runs from {ROOT} without a checkout "
+            f"of the course; clone it and set {ROOT_VARIABLE} to its folder (or pip install -e the clone)")
 
 
 def results_dir(dataset: str = "mnist") -> Path:
@@ -61,10 +91,41 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
+        _fsync(tmp)                   # the bytes reach the disk before the name points at them
         os.replace(tmp, path)
+        _fsync(path.parent)           # and the rename itself survives a power cut
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's) data to the disk; folders that cannot be opened are skipped (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:                   # some file systems cannot fsync a folder
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on the folder of ``path`` while inside, so that read-modify-write of a
+    results file by several processes at once (parallel workers) loses nothing; no lock file is left."""
+    folder = Path(path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                  # closing releases the lock
 
 
 def save_json(obj, path: str | os.PathLike) -> Path:
@@ -76,16 +137,20 @@ def save_json(obj, path: str | os.PathLike) -> Path:
 def update_json(path: str | os.PathLike, key: str, value) -> Path:
     """Set part ``key`` of the JSON object in ``path`` (created if missing) to ``value``, atomically."""
     path = Path(path)
-    everything = json.loads(path.read_text()) if path.exists() else {}
-    everything[key] = value
-    return save_json(everything, path)
+    with locked(path):
+        everything = json.loads(path.read_text()) if path.exists() else {}
+        everything[key] = value
+        return save_json(everything, path)
 
 
 def append_jsonl(record: dict, path: str | os.PathLike) -> Path:
-    """Append ``record`` as one JSON line to ``path`` (created if missing), atomically."""
+    """Append ``record`` as one JSON line to ``path`` (created if missing), atomically, and safely when
+    several processes append to the same file at once."""
     path = Path(path)
-    before = path.read_text() if path.exists() else ""
-    return atomic_write(path, lambda tmp: tmp.write_text(before + json.dumps(record, default=float) + "\n"))
+    line = json.dumps(record, default=float) + "\n"
+    with locked(path):
+        before = path.read_text() if path.exists() else ""
+        return atomic_write(path, lambda tmp: tmp.write_text(before + line))
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
@@ -102,7 +167,7 @@ def read_torch_file(path: str | os.PathLike, what: str = "checkpoint", hint: str
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{what} {path} does not exist{hint}")
+        raise CheckpointError(f"{what} {path} does not exist{hint}{_not_found_hint(path)}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for a damaged file
@@ -169,11 +234,6 @@ def describe_model(path: str | os.PathLike) -> str:
     where = f" on {machine['device_name']} ({machine['cpu_count']} CPU cores)" if "device_name" in machine else ""
     return (f"{Path(path).name}: {state['step']:,} training steps, {state.get('elapsed_s', 0) / 60:.0f} minutes"
             f"{where}, {'class-conditional' if state['config'].conditional else 'unconditional'}")
-
-
-def first_existing(*paths: str | os.PathLike | None) -> Path | None:
-    """The first of ``paths`` that is a file (e.g. your own checkpoint, then the reference), else None."""
-    return next((Path(p) for p in paths if p is not None and Path(p).is_file()), None)
 
 
 def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, extra: dict | None = None) -> Path:

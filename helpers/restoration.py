@@ -27,6 +27,7 @@ from .samplers import STEPS, EpsModel, Sampler, denoise, parse_sampler, reverse_
 from .schedule import Diffusion
 
 MASKS = ("bottom_half", "right_half", "centre_square", "random_80", "random_95")
+INPAINT_SAMPLERS = ("ddpm", "ddim")   # one network call per step, no history: what RePaint and DDNM step with
 
 
 def make_mask(kind: str, n: int = 1, size: int = 28, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -110,6 +111,9 @@ def inpaint(eps_model: EpsModel, diffusion: Diffusion, known: torch.Tensor, mask
     if method not in ("repaint", "ddnm"):
         raise ValueError(f"unknown inpainting method {method!r}; expected 'repaint' or 'ddnm'")
     sampler = parse_sampler(sampler)
+    if sampler.name not in INPAINT_SAMPLERS:
+        raise ValueError(f"inpainting steps through the chain one network call at a time, with "
+                         f"{' or '.join(INPAINT_SAMPLERS)}; {sampler} cannot be used (e.g. ddpm:50 or ddim:50)")
     chain, step = sampler.chain(diffusion), STEPS[sampler.name]
     mask = mask.to(known.device)
     x = torch.randn(known.shape, generator=generator, device=known.device)

@@ -35,6 +35,9 @@ def eps_model(model: UNet, labels: torch.Tensor | None = None, guidance: float |
     conditional and unconditional predictions come from one doubled batch.
     """
     if labels is None:
+        if guidance not in (None, 0, 1):
+            raise ValueError(f"a guidance weight of {guidance:g} needs labels to guide towards; without labels the "
+                             "samples are unconditional (pass labels, or leave guidance out)")
         return lambda x_t, t: model(x_t, t)
     if model.num_classes is None:
         raise ValueError("labels were given but the model is unconditional (num_classes=None); "
@@ -172,6 +175,9 @@ def parse_labels(spec: str | None, n: int, num_classes: int | None) -> torch.Ten
         raise ValueError(f"labels must be 'balanced' or comma-separated integers, got {spec!r}") from None
     if not values or min(values) < 0 or max(values) >= num_classes:
         raise ValueError(f"labels must be integers in 0..{num_classes - 1}, got {spec!r}")
+    if len(values) > n:
+        raise ValueError(f"{len(values)} labels were given for {n} images; give at most {n} "
+                         "(fewer are repeated in turn to fill all of them)")
     return torch.tensor(values)[torch.arange(n) % len(values)]
 
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 import copy
 import math
 import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -26,8 +29,8 @@ import torch
 from .config import Config
 from .data import ImageSet, epoch_order
 from .device import make_generator, pick_device, progress_bar
-from .distributed import Context, from_main, mean, wrap
-from .io import load_checkpoint, save_checkpoint
+from .distributed import Context, any_true, from_main, mean, wrap
+from .io import CheckpointError, load_checkpoint, save_checkpoint
 from .samplers import EpsModel
 from .schedule import Diffusion, diffusion_from_config
 from .unet import UNet, unet_from_config
@@ -35,6 +38,18 @@ from .unet import UNet, unet_from_config
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite."""
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Training was stopped by a signal (Ctrl-C's SIGINT, or SIGTERM from a scheduler or a preempted
+    runtime) and saved at a step boundary; ``signum`` is the signal's number."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+BUDGET_FIELDS = ("epochs", "max_steps", "max_minutes")
 
 
 def noise_prediction_loss(diffusion: Diffusion, eps_model: EpsModel, x0: torch.Tensor,
@@ -89,6 +104,7 @@ class TrainState:
     elapsed_s: float = 0.0
     losses: list[float] = field(default_factory=list)
     stop_reason: str = ""
+    mid_step: bool = False                 # True between a step's first update and its count moving on
 
     @property
     def sampling_model(self) -> UNet:
@@ -133,7 +149,8 @@ def restore_state(state: TrainState, ckpt: dict) -> None:
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.step, state.elapsed_s = ckpt["step"], ckpt["elapsed_s"]
     state.losses = list(ckpt["losses"])
-    state.generator.set_state(ckpt["rng"].cpu() if state.generator.device.type == "cpu" else ckpt["rng"])
+    # Generator.set_state takes a CPU ByteTensor for every device's generator, CUDA's included
+    state.generator.set_state(ckpt["rng"].cpu())
 
 
 def planned_steps(config: Config, n_images: int) -> int | None:
@@ -188,9 +205,11 @@ def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: 
     with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision):
         loss = noise_prediction_loss(state.diffusion, lambda x_t, tt: net(x_t, tt, y) if cfg.conditional
                                      else net(x_t, tt), x0, min_snr_gamma=cfg.min_snr_gamma, t=t, noise=noise)
-    if not torch.isfinite(loss):
+    bad = any_true([not bool(torch.isfinite(loss))], ctx)    # every process learns it before anyone stops
+    if bad[0]:
+        where = f" on at least one of {ctx.world} processes" if ctx.world > 1 else ""
         raise TrainingDiverged(
-            f"loss became {loss.item()} at step {state.step}; training stopped (weights not saved). "
+            f"loss became non-finite{where} at step {state.step}; training stopped (weights not saved). "
             f"Try a lower learning rate than {cfg.lr} or keep grad_clip on.")
     for group in state.optimizer.param_groups:
         group["lr"] = lr
@@ -217,16 +236,19 @@ def batch_at(data: ImageSet, config: Config, step: int, cache: dict, device, ctx
 
 
 def _stop_reason(config: Config, state: TrainState, total: int | None,
-                 sitting_s: float = 0.0, sitting_limit_s: float | None = None) -> str:
+                 sitting_s: float = 0.0, sitting_limit_s: float | None = None, pause_at: int | None = None) -> str:
     """Why training should stop now, or '' to go on.
 
     sitting_s: seconds this call of :func:`train` has run; sitting_limit_s: its own limit, which
-    pauses the run without touching the budgets (so the learning-rate schedule is unchanged).
+    pauses the run without touching the budgets (so the learning-rate schedule is unchanged);
+    pause_at: the step at which this call pauses likewise.
     """
     if total is not None and state.step >= total:
         return f"reached {state.step} steps"
     if config.max_minutes is not None and state.elapsed_s >= 60 * config.max_minutes:
         return f"reached the time budget of {config.max_minutes} min"
+    if pause_at is not None and state.step >= pause_at and (total is None or state.step < total):
+        return f"paused at step {state.step}{f' of {total}' if total else ''}; resume continues"
     if sitting_limit_s is not None and sitting_s >= sitting_limit_s:
         return (f"paused after this sitting's {sitting_limit_s / 60:g} min at step {state.step}"
                 f"{f' of {total}' if total else ''}; resume continues")
@@ -234,77 +256,149 @@ def _stop_reason(config: Config, state: TrainState, total: int | None,
 
 
 def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
-          resume: bool = False, device: str | torch.device | None = None,
+          resume: bool | str = False, overwrite: bool = False, device: str | torch.device | None = None,
           callback: Callable[[TrainState], None] | None = None, callback_every: int = 100,
           save_every_s: float = 60.0, progress: bool = True,
-          sitting_minutes: float | None = None, ctx: Context | None = None) -> TrainState:
+          sitting_minutes: float | None = None, sitting_steps: int | None = None,
+          ctx: Context | None = None) -> TrainState:
     """Train a DDPM on ``data`` under ``config``'s budgets; returns the final :class:`TrainState`.
 
-    out: checkpoint path (written atomically; None = keep in memory only).
-    resume: continue from ``out`` when it exists (its config wins, except the budgets).
+    out: checkpoint path (written atomically; None = keep in memory only). An existing ``out`` is
+        never replaced silently: resume it, or pass ``overwrite=True`` to start again over it.
+    resume: True continues the run saved in ``out`` (an error if there is none); "if_exists" continues
+        it when it exists and starts fresh otherwise (runs in sittings). The checkpoint's settings
+        win, except the budgets; settings of ``config`` that differ are named, not used.
     callback(state): called every ``callback_every`` steps and once at the end.
     sitting_minutes: pause (save and return) after this many minutes of this call, leaving the
         budgets and so the learning-rate schedule as planned: a long run in several sittings,
         each continued with ``resume=True``. ``max_minutes``, by contrast, ends the run and
         decays the schedule to zero by then.
+    sitting_steps: likewise, pause after this many steps of this call (a sitting that reruns exactly).
     ctx: this process's place in a torchrun job (:func:`helpers.distributed.from_environment`);
         None: one process on ``device``. Only process 0 writes ``out`` and shows progress.
+    Ctrl-C (SIGINT) or SIGTERM stops at the end of the step under way, saves ``out`` and raises
+    :class:`TrainingStopped`; a second Ctrl-C stops at once, keeping the last checkpoint.
     Raises :class:`TrainingDiverged` if the loss becomes NaN or inf.
     """
     if sitting_minutes is not None and sitting_minutes <= 0:
         raise ValueError(f"sitting_minutes must be positive, got {sitting_minutes}")
+    if sitting_steps is not None and sitting_steps < 1:
+        raise ValueError(f"sitting_steps must be positive, got {sitting_steps}")
+    if resume not in (False, True, "if_exists"):
+        raise ValueError(f"resume must be False, True or 'if_exists', got {resume!r}")
     ctx = ctx or Context(device=pick_device(device) if not isinstance(device, torch.device) else device)
-    state = _start(config, out, resume, ctx)             # every process reads the checkpoint it resumes
+    state = _start(config, out, resume, overwrite, ctx)  # every process reads the checkpoint it resumes
     out = out if ctx.main else None                      # process 0 alone writes
     _check_data(state.config, data)
     total = planned_steps(state.config, len(data))
     bar = progress_bar(total, "training", progress and ctx.main, initial=state.step)
     try:
-        state.stop_reason = _loop(state, data, total, bar, out, callback, callback_every, save_every_s,
-                                  None if sitting_minutes is None else 60 * sitting_minutes)
-    except KeyboardInterrupt:
-        if out is not None:
+        with _signals_stop_at_step_boundary() as stop:
+            state.stop_reason = _loop(state, data, total, bar, out, callback, callback_every, save_every_s,
+                                      None if sitting_minutes is None else 60 * sitting_minutes, stop,
+                                      None if sitting_steps is None else state.step + sitting_steps)
+    except KeyboardInterrupt:       # raised by a callback between steps, or a second Ctrl-C within one
+        if out is not None and not state.mid_step:
             save_checkpoint(state.to_checkpoint(), out)
             print(f"interrupted at step {state.step}; checkpoint saved to {out} (resume=True continues)")
+        elif out is not None:       # weights may be one update ahead of the count: keep the last save
+            print(f"interrupted within step {state.step + 1}; {out} keeps its last save (resume=True continues)")
         raise
     finally:
         bar.close()
     if out is not None:
         save_checkpoint(state.to_checkpoint(), out)
+    if stop.get("signum"):
+        name = signal.Signals(stop["signum"]).name
+        saved = f"; checkpoint saved to {out} (resume=True continues)" if out is not None else ""
+        raise TrainingStopped(f"{name} received: stopped after step {state.step}{saved}", stop["signum"])
     if callback is not None:
         callback(state)
     return state
 
 
-def _start(config: Config, out, resume: bool, ctx: Context) -> TrainState:
+@contextmanager
+def _signals_stop_at_step_boundary():
+    """While inside, SIGINT and SIGTERM set ``stop["signum"]`` instead of interrupting; the loop stops
+    at the next step boundary. A second SIGINT interrupts at once (the previous handler is back)."""
+    stop: dict = {}
+    if threading.current_thread() is not threading.main_thread():   # handlers live in the main thread only
+        yield stop
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum, frame):
+        stop["signum"] = signum
+        signal.signal(signal.SIGINT, previous[signal.SIGINT])       # a second Ctrl-C is not ignored
+    for s in previous:
+        signal.signal(s, handler)
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class CheckpointExists(CheckpointError):
+    """Training was asked to write a checkpoint that already exists, without resume or overwrite."""
+
+
+def _start(config: Config, out, resume: bool | str, overwrite: bool, ctx: Context) -> TrainState:
     """A fresh state, or the one saved in ``out`` with this call's budgets when resuming."""
-    if not (resume and out is not None and os.path.exists(out)):
+    exists = out is not None and os.path.exists(out)
+    if resume is True and not exists:
+        raise CheckpointError(f"nothing to resume: {out} does not exist (check the path; to start a new run "
+                              "there, leave out resume, or use resume='if_exists' / --resume-if-exists)")
+    if not resume and exists and not overwrite:
+        raise CheckpointExists(f"{out} already exists: resume it (resume=True, --resume), start again over it "
+                               "(overwrite=True, --overwrite), or write to another path")
+    if not (resume and exists):
         return build_state(config, ctx.device, ctx)
-    ckpt = load_checkpoint(out, map_location=ctx.device)
-    state = build_state(ckpt["config"].replace(epochs=config.epochs, max_steps=config.max_steps,
-                                               max_minutes=config.max_minutes), ctx.device, ctx)
+    ckpt = load_checkpoint(out, map_location="cpu")       # moved to the device below; the random state stays on the CPU
+    budgets = {b: getattr(config, b) for b in BUDGET_FIELDS}
+    state = build_state(ckpt["config"].replace(**budgets), ctx.device, ctx)
     restore_state(state, ckpt)
+    if ctx.main:
+        print(resume_message(out, state, ckpt["config"], config))
     return state
 
 
-def _loop(state: TrainState, data: ImageSet, total: int | None, bar, out, callback, callback_every: int,
-          save_every_s: float, sitting_limit_s: float | None) -> str:
-    """Run training steps until a budget or the sitting's limit is reached; returns why it stopped.
+def resume_message(out, state: TrainState, saved: Config, asked: Config) -> str:
+    """'resuming at step N of M from out', and each setting of ``asked`` that differs from the saved one."""
+    differ = [f"{k} {getattr(asked, k)!r} (kept: {getattr(saved, k)!r})" for k in saved.to_dict()
+              if k not in BUDGET_FIELDS and getattr(asked, k) != getattr(saved, k)]
+    plan = [f"{v} {k.replace('max_', '')}" for k, v in ((b, getattr(asked, b)) for b in BUDGET_FIELDS) if v is not None]
+    text = f"resuming at step {state.step} from {out}" + (f" (budget: {', '.join(plan)})" if plan else "")
+    if differ:
+        text += "; the checkpoint's settings are used, not these asked for: " + ", ".join(differ)
+    return text
 
-    Every process follows process 0's clock, so time budgets stop them all at the same step.
+
+def _loop(state: TrainState, data: ImageSet, total: int | None, bar, out, callback, callback_every: int,
+          save_every_s: float, sitting_limit_s: float | None, stop: dict | None = None,
+          pause_at: int | None = None) -> str:
+    """Run training steps until a budget, the sitting's limit or a signal (``stop``) ends it; returns why.
+
+    Every process follows process 0's clock and its signals, so all stop at the same step.
     """
-    config, ctx, cache = state.config, state.ctx, {}
+    config, ctx, cache, stop = state.config, state.ctx, {}, {} if stop is None else stop
     start = last_save = time.monotonic()
     t0 = start - state.elapsed_s
     while True:
-        state.elapsed_s, sitting_s = from_main([time.monotonic() - t0, time.monotonic() - start], ctx)
-        if reason := _stop_reason(config, state, total, sitting_s, sitting_limit_s):
+        state.elapsed_s, sitting_s, signum = from_main(
+            [time.monotonic() - t0, time.monotonic() - start, float(stop.get("signum", 0))], ctx)
+        if signum:
+            stop["signum"] = int(signum)
+            return f"stopped by {signal.Signals(int(signum)).name} after step {state.step}"
+        if reason := _stop_reason(config, state, total, sitting_s, sitting_limit_s, pause_at):
             return reason
         frac = max(state.step / total if total else 0.0,
                    state.elapsed_s / (60 * config.max_minutes) if config.max_minutes else 0.0)
         x0, y = batch_at(data, config, state.step, cache, ctx.device, ctx)
+        state.mid_step = True
         state.losses.append(train_step(state, x0, y, learning_rate(config, state.step, frac)))
         state.step += 1
+        state.mid_step = False
         bar.update(1)
         if state.step % 25 == 0:
             bar.set_postfix(loss=f"{sum(state.losses[-25:]) / 25:.4f}")

@@ -8,7 +8,8 @@ import torch
 
 from helpers.data import ImageSet
 from helpers.distributed import from_environment, shutdown
-from helpers.train import train
+import helpers.train
+from helpers.train import TrainingDiverged, train
 from tests.tiny import tiny_config
 
 
@@ -23,6 +24,17 @@ def config(steps: int, minutes: float | None = None):
     return tiny_config(max_steps=steps, max_minutes=minutes, num_classes=10, lr_schedule="cosine", batch_size=16)
 
 
+def poison_loss(at: int) -> None:
+    """Make this process's loss NaN on its call number ``at`` (one call per step)."""
+    original, calls = helpers.train.noise_prediction_loss, []
+
+    def poisoned(*args, **kwargs):
+        calls.append(1)
+        loss = original(*args, **kwargs)
+        return loss * float("nan") if len(calls) == at + 1 else loss
+    helpers.train.noise_prediction_loss = poisoned
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
@@ -31,6 +43,7 @@ def main() -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--pause-at", type=int, help="every process stops here, as Ctrl-C would")
     p.add_argument("--crash-at", type=int, help="process 1 fails here")
+    p.add_argument("--nan-at", type=int, help="process 1's loss becomes NaN at this step (0-based)")
     args = p.parse_args()
     ctx = from_environment("cpu")
 
@@ -39,12 +52,16 @@ def main() -> None:
             raise KeyboardInterrupt
         if state.step == args.crash_at and ctx.rank == 1:
             raise RuntimeError("process 1 failed on purpose")
+    if args.nan_at is not None and ctx.rank == 1:
+        poison_loss(args.nan_at)
     try:
         state = train(config(args.steps, args.minutes), synthetic(), out=args.out, resume=args.resume, progress=False,
                       callback=callback, callback_every=1, save_every_s=0.0, ctx=ctx)
         print(f"rank {ctx.rank}: stopped at step {state.step} ({state.stop_reason})", flush=True)
     except KeyboardInterrupt:
         print(f"rank {ctx.rank}: paused", flush=True)
+    except TrainingDiverged as e:
+        print(f"rank {ctx.rank}: diverged: {e}", flush=True)
     finally:
         shutdown(ctx)
 

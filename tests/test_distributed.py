@@ -84,3 +84,10 @@ def test_the_command_line_splits_the_global_batch(tmp_path):
     odd = torchrun("-m", "helpers", "train", "--out", str(tmp_path / "odd.pt"), "--max-steps", "1", "--batch-size", "15",
                    "--no-progress", "--device", "cpu")
     assert odd.returncode != 0 and "does not split evenly over 2 processes" in odd.stderr
+
+
+def test_one_process_nan_stops_both_with_the_message_instead_of_a_hang(tmp_path):
+    run = helper("--out", str(tmp_path / "nan.pt"), "--steps", "6", "--nan-at", "2", timeout=240)
+    for rank in (0, 1):
+        assert f"rank {rank}: diverged: loss became non-finite on at least one of 2 processes at step 2" \
+            in run.stdout, run.stdout + run.stderr[-2000:]

@@ -73,7 +73,7 @@ def test_a_sitting_pauses_and_resume_finishes_the_same_run(tiny_data, tmp_path):
 def test_nan_loss_stops_with_a_message(tmp_path):
     images = torch.full((32, 1, 28, 28), float("nan"))
     data = ImageSet(images, torch.zeros(32, dtype=torch.long), "nan", ("0",))
-    with pytest.raises(TrainingDiverged, match="loss became nan at step 0"):
+    with pytest.raises(TrainingDiverged, match="loss became non-finite at step 0"):
         _train(tiny_config(), data, out=tmp_path / "x.pt")
     assert not (tmp_path / "x.pt").exists()
 
