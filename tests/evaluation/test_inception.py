@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.data import standin_cifar10
+from helpers.standin import standin_cifar10
 from helpers.evaluation import inception
 from helpers.evaluation.inception import (INCEPTION_URL, InceptionUnavailable, SharedFeatures, as_uint8_rgb,
                                           inception_features, inception_report)
