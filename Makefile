@@ -42,8 +42,8 @@ test: setup
 unit: setup
 	$(call pytest_may_be_empty,DDPM_FAST=1 $(PY) -m pytest -m "not slow" tests -p no:cacheprovider)
 
-## make test-slow: the tests marked slow (about 10 minutes): the command lines and experiments as
-## processes, training on two processes (torchrun), notebooks 01-05 on Fashion-MNIST, the report export.
+## make test-slow: the tests marked slow: the command lines and experiments as processes or whole
+## experiment runs, training on two processes (torchrun), notebooks 01-05 on Fashion-MNIST, the report export.
 test-slow: setup
 	$(call pytest_may_be_empty,DDPM_FAST=1 $(PY) -m pytest -m slow tests -p no:cacheprovider)
 
