@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU session (the `device` tool of this workplace, or any CUDA machine):
 #  1. the lever study's training runs (python -m experiments.lever_study run), four at a time;
-#  2. beside it, the reference checkpoint: the default U-Net (base 32, mults 1,2,2), 30 epochs,
-#     EMA 0.999, then every part of experiments.reference_quality on it at 10,000 samples.
+#  2. beside it, the reference checkpoint: the default U-Net (base 12, mults 1,2,4, class-conditional:
+#     247,909 parameters), 30 epochs, EMA 0.999, then every part of experiments.reference_quality on it at 10,000 samples.
 # Results land in $OUT (default: device_out/). Needs MNIST: $DDPM_DATA, or .devdata/*.gz.
 # SMOKE=1 shrinks everything to check the script on a CPU.
 set -u

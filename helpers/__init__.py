@@ -4,7 +4,8 @@
 - :mod:`helpers.schedule`   the noise schedule and the forward process q (and its posterior)
 - :mod:`helpers.samplers`   reverse steps: DDPM and DDIM, sampler specs such as "ddim:25"
 - :mod:`helpers.unet`       the noise-prediction U-Net
-- :mod:`helpers.data`       MNIST / Fashion-MNIST as tensors, with an offline fallback
+- :mod:`helpers.data`       MNIST / Fashion-MNIST / CIFAR-10 as tensors, with an offline fallback
+- :mod:`helpers.standin`    a generated stand-in for CIFAR-10, used offline
 - :mod:`helpers.train`      the objective and the training loop (EMA, budgets, resume)
 - :mod:`helpers.sampling`   generating images: labels, guidance, whole trajectories
 - :mod:`helpers.io`         atomic files: checkpoints, samples files, results files

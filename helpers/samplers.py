@@ -148,7 +148,6 @@ def dpmpp_2m_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
 
 # the sampler registry: name -> reverse step; and how many network calls a step of each makes
 STEPS = {"ddpm": ddpm_step, "ddim": ddim_step, "heun": heun_step, "dpm++": dpmpp_2m_step}
-ODE_SOLVERS = ("heun", "dpm++")              # deterministic; no eta
 
 
 @dataclass(frozen=True)

@@ -136,9 +136,14 @@ def build_state(config: Config, device: torch.device, ctx: Context | None = None
                       make_generator(config.seed, device), ctx, wrap(model, ctx))
 
 
+FUSED_ADAM_SINCE = {"cuda": "2.0", "cpu": "2.4"}   # the torch release that brought fused Adam to each device
+
+
 def _fused_ok(device: torch.device) -> bool:
-    """Fused Adam (one kernel for all parameters) where this torch build has it for ``device``."""
-    return device.type in ("cpu", "cuda")
+    """Fused Adam (one kernel for all parameters) where this torch build has it for ``device``;
+    older releases (pyproject allows torch 2.2) get the per-parameter Adam, same arithmetic."""
+    since = FUSED_ADAM_SINCE.get(device.type)
+    return since is not None and torch.torch_version.TorchVersion(torch.__version__) >= since
 
 
 def restore_state(state: TrainState, ckpt: dict) -> None:

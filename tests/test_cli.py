@@ -117,6 +117,7 @@ def test_labels_for_an_unconditional_checkpoint(tmp_path, capsys):
     assert code == 2 and "unconditional" in stderr
 
 
+@pytest.mark.slow
 def test_module_entry_point_help():
     result = subprocess.run([sys.executable, "-m", "helpers", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0

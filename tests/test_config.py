@@ -1,7 +1,11 @@
 """The configuration: defaults, the student report's settings, validation, old names."""
 import pytest
 
+import torch
+
 from helpers.config import Config, config_for_dataset
+from helpers.schedule import diffusion_from_config
+from helpers.train import learning_rate
 from tests.tiny import tiny_config
 
 
@@ -19,12 +23,17 @@ def test_config_rejects_bad_values(field, value, message):
         tiny_config(**{field: value})
 
 
-def test_student_report_config_keeps_the_reports_settings():
+def test_student_report_config_trains_as_the_report_did():
+    """A constant learning rate from the first step, Ho et al.'s betas (1e-4 to 0.02 in equal steps),
+    no labels; overrides win."""
     report, default = Config.student_report(), Config()
-    assert (report.schedule, report.batch_size, report.lr, report.lr_schedule) == ("linear", 128, 1e-4, "constant")
-    assert report.ema_decay is None and report.num_classes is None and report.grad_clip is None
-    assert (default.batch_size, default.base_channels, default.channel_mults, default.schedule) == (
-        64, 12, (1, 2, 4), "rescaled_linear")
+    assert {learning_rate(report, s, s / 1000) for s in (0, 500, 999)} == {report.lr}
+    assert learning_rate(default, 0, 0.0) < default.lr                   # the default warms up
+    betas = diffusion_from_config(report).betas
+    assert torch.allclose(betas, torch.linspace(1e-4, 0.02, report.T))
+    assert not torch.allclose(diffusion_from_config(default).betas, torch.linspace(1e-4, 0.02, default.T))
+    assert report.num_classes is None and report.ema_decay is None and default.num_classes == 10
+    assert Config.student_report(batch_size=32).replace(batch_size=report.batch_size) == report
 
 
 def test_round_trip_and_old_schedule_name():

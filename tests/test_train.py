@@ -111,10 +111,13 @@ def test_ema_moves_towards_the_weights():
     assert torch.allclose(a.weight, 0.9 * before + 0.1 * b.weight)
 
 
-def test_min_snr_training_runs_and_is_stored(tiny_data):
-    state = train(tiny_config(max_steps=3, min_snr_gamma=5.0), tiny_data, progress=False)
-    assert state.step == 3 and state.config.min_snr_gamma == 5.0
-    assert all(math.isfinite(x) for x in state.losses)
+def test_min_snr_training_weights_the_loss_and_its_checkpoint_keeps_gamma(tiny_data, tmp_path):
+    """The same first batch, noise and weights: min-SNR weights are at most 1, and below 1 for the
+    low-noise steps of this chain, so the first loss is smaller than the plain one."""
+    plain = _train(tiny_config(max_steps=1), tiny_data)
+    state = _train(tiny_config(max_steps=3, min_snr_gamma=5.0), tiny_data, out=tmp_path / "m.pt")
+    assert all(math.isfinite(x) for x in state.losses) and state.losses[0] < plain.losses[0]
+    assert load_checkpoint(tmp_path / "m.pt")["config"].min_snr_gamma == 5.0
 
 
 def test_model_trains_in_channels_last(tiny_data):
@@ -169,7 +172,14 @@ def test_lognormal_timesteps_follow_edm_noise_distribution():
     assert torch.equal(again(1), again(1)) and not torch.equal(again(1), again(2))
 
 
-def test_training_with_lognormal_timesteps_runs_and_is_stored(tiny_data):
-    state = train(tiny_config(max_steps=3, timesteps="lognormal"), tiny_data, progress=False)
-    assert state.step == 3 and state.config.timesteps == "lognormal"
-    assert all(math.isfinite(x) for x in state.losses)
+def test_training_with_lognormal_timesteps_draws_them_and_its_checkpoint_says_so(tiny_data, tmp_path, monkeypatch):
+    import helpers.train as train_module
+    drawn = []
+
+    def spy(*args, **kwargs):
+        drawn.append(lognormal_timesteps(*args, **kwargs))
+        return drawn[-1]
+    monkeypatch.setattr(train_module, "lognormal_timesteps", spy)
+    state = _train(tiny_config(max_steps=3, timesteps="lognormal"), tiny_data, out=tmp_path / "l.pt")
+    assert len(drawn) == 3 and all(math.isfinite(x) for x in state.losses)
+    assert load_checkpoint(tmp_path / "l.pt")["config"].timesteps == "lognormal"

@@ -49,7 +49,8 @@ def inception_features(dim: int = INCEPTION_DIM) -> nn.Module:
         with contextlib.redirect_stderr(io.StringIO()):     # torch.hub's "Downloading ... to <path>" line
             net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(dim)])
     except ModuleNotFoundError:
-        raise InceptionUnavailable("Inception features need torch-fidelity: pip install torch-fidelity") from None
+        raise InceptionUnavailable("Inception features need torchmetrics and torch-fidelity (the package's evaluation "
+                                   "extra): pip install torchmetrics torch-fidelity") from None
     except (OSError, RuntimeError) as e:            # urllib's URLError is an OSError
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
         raise InceptionUnavailable(

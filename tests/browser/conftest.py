@@ -1,7 +1,7 @@
 """Fixtures of the browser test: one JupyterLab server and one headless Chromium for the session.
 
 These tests run only under ``make test-browser`` (which sets ``DDPM_BROWSER_TEST=1``): they need
-JupyterLab and Playwright (requirements-browser.txt) and a Chromium, which ``make test`` does not.
+JupyterLab and Playwright (the browser extra: ``pip install -e '.[browser]'``) and a Chromium, which ``make test`` does not.
 Chromium is Debian's (``apt-get install chromium``), or the one ``CHROMIUM`` names: Playwright's own
 browser download is not used.
 """

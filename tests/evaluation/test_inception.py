@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.data import standin_cifar10
+from helpers.standin import standin_cifar10
 from helpers.evaluation import inception
 from helpers.evaluation.inception import (INCEPTION_URL, InceptionUnavailable, SharedFeatures, as_uint8_rgb,
                                           inception_features, inception_report)
@@ -113,7 +113,10 @@ def test_missing_torch_fidelity_says_what_to_install(monkeypatch):
     def missing(*args, **kwargs):
         raise ModuleNotFoundError("NoTrainInceptionV3 module requires that `Torch-fidelity` is installed.")
     monkeypatch.setattr(tm_fid, "NoTrainInceptionV3", missing)
-    with pytest.raises(InceptionUnavailable, match="pip install torch-fidelity"):
+    with pytest.raises(InceptionUnavailable, match="pip install torchmetrics torch-fidelity"):
+        inception_features()
+    monkeypatch.setitem(__import__("sys").modules, "torchmetrics.image.fid", None)     # torchmetrics not installed
+    with pytest.raises(InceptionUnavailable, match="pip install torchmetrics torch-fidelity"):
         inception_features()
 
 

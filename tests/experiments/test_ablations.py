@@ -1,9 +1,12 @@
 """experiments.ablations: a two-step try-out trains, scores and records every variant asked for."""
 import json
 
+import pytest
+
 from experiments import ablations
 
 
+@pytest.mark.slow        # trains and scores two variants: minutes on a CPU
 def test_a_tiny_ablation_run_records_each_variant_and_seed(judge, tmp_path, monkeypatch):
     monkeypatch.setattr(ablations, "load_judge", lambda device: judge)
     monkeypatch.setattr(ablations, "ROOT", tmp_path)

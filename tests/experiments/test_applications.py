@@ -20,6 +20,7 @@ def quick(judge, monkeypatch):
     return judge, model, diffusion
 
 
+@pytest.mark.slow        # five masks by five methods on the reference model: minutes on a CPU
 def test_inpainting_scores_every_mask_and_method_with_spread_for_the_model(quick):
     judge, model, diffusion = quick
     r = applications.run_inpainting(3, 2, 2, judge, model, diffusion)

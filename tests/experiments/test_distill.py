@@ -3,8 +3,12 @@ is scored, and a second run skips the finished stage."""
 import subprocess
 import sys
 
+import pytest
+
 from experiments.common import ROOT
 from helpers.io import load_model
+
+pytestmark = pytest.mark.slow          # runs the experiment as a command, twice
 
 
 def test_distill_writes_a_student_that_samples_on_its_own_chain(tmp_path):

@@ -8,6 +8,8 @@ import pytest
 from experiments import export_report
 from experiments.common import ROOT
 
+pytestmark = pytest.mark.slow          # executes notebook 07 in a fresh kernel, then exports it
+
 
 def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
