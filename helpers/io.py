@@ -38,7 +38,7 @@ def reference_model(dataset: str = "mnist") -> Path:
     """The committed reference model of ``dataset`` (a clear error where the course has none)."""
     if dataset not in REFERENCE_MODELS:
         raise CheckpointError(f"the course commits reference models for {sorted(REFERENCE_MODELS)}, not {dataset!r}"
-                              + ("; notebook 08 trains a CIFAR-10 model" if dataset == "cifar10" else ""))
+                              + ("; notebook 10 trains a CIFAR-10 model" if dataset == "cifar10" else ""))
     return ROOT / REFERENCE_MODELS[dataset]
 
 
