@@ -66,7 +66,7 @@ def test_notebooks_find_files_from_the_repository_root(path):
 def test_the_colour_notebook_says_which_pictures_its_outputs_show():
     """Its heading and first paragraph say when the committed outputs come from the generated stand-in."""
     nb = cells(next(p for p in NOTEBOOKS if p.name.startswith("10_")))
-    printed = "".join(o.get("text", "") for c in nb for o in c.get("outputs", []))
+    printed = "".join("".join(o.get("text", "")) for c in nb for o in c.get("outputs", []))
     heading = " ".join(source(nb[0]).split())
     on_stand_in = "uses the generated stand-in" in printed
     assert on_stand_in or "CIFAR-10: " in printed, "the data cell's output says neither"
