@@ -64,7 +64,7 @@ test-widgets7: setup $(WIDGETS7)/.installed
 
 ## make test-browser: the course in JupyterLab 4 and headless Chromium (tests/browser; about 5 minutes):
 ## every notebook opened fresh, every notebook with a slider run in fast mode and its sliders moved by
-## keyboard, mouse and Play, notebook 07 exported to PDF from the File menu (where LaTeX is installed).
+## keyboard, mouse and Play, notebook 11 (the analysis) exported to PDF from the File menu (where LaTeX is installed).
 ## The browser is Debian's chromium (or CHROMIUM=/path/to/it); `make chromium` installs it with apt-get.
 BROWSER_STAMP := build/browser.stamp
 CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
@@ -97,7 +97,7 @@ test-browser: setup $(BROWSER_STAMP) chromium
 run: setup
 	$(PY) -m experiments.run_notebooks
 
-## make report: notebook 07 executed on the committed results, exported without code to report/report.pdf
+## make report: notebook 11 (the analysis) executed on the committed results, exported without code to report/report.pdf
 ## (installs pandoc and xelatex with apt-get when they are missing).
 report: setup
 	$(PY) -m experiments.export_report

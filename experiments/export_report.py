@@ -1,4 +1,4 @@
-"""Export the written analysis (notebook 07) to ``report/report.pdf``, without code cells.
+"""Export the written analysis (notebook 11) to ``report/report.pdf``, without code cells.
 
     python -m experiments.export_report                 # execute 07 on the committed results, write the PDF
     python -m experiments.export_report --format html   # no LaTeX needed
@@ -26,7 +26,7 @@ from nbconvert import HTMLExporter, PDFExporter
 
 from helpers.io import ROOT, atomic_write
 
-NOTEBOOK = ROOT / "notebooks" / "07_analysis.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "11_analysis.ipynb"
 TEX_PACKAGES = ["pandoc", "texlive-xetex", "texlive-fonts-recommended", "texlive-plain-generic",
                 "texlive-latex-extra"]
 WIDGET_REPRS = ("VBox(children", "HBox(children", "IntSlider(", "Play(", "Image(value")

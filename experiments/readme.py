@@ -34,13 +34,17 @@ def colab_link(notebook: str) -> str:
     return f"https://colab.research.google.com/github/{repo_url().removeprefix('https://github.com/')}/blob/main/notebooks/{notebook}"
 
 
+CORE = ("01", "02", "03", "04", "05", "11")     # the core path: forward process to measuring and guidance, then the analysis
+
+
 def notebook_table() -> str:
-    """One row per notebook: number, title (from its first heading), Colab link."""
-    rows = ["| | notebook | |", "|---|---|---|"]
+    """One row per notebook: number, title (from its first heading), core path or going further, Colab link."""
+    rows = ["| | notebook | | |", "|---|---|---|---|"]
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         first = json.loads(path.read_text())["cells"][0]["source"]
         title = "".join(first).splitlines()[0].lstrip("# ").split("·", 1)[-1].strip()
-        rows.append(f"| {path.name[:2]} | [{title}](notebooks/{path.name}) | [Colab]({colab_link(path.name)}) |")
+        path_kind = "core" if path.name[:2] in CORE else "further"
+        rows.append(f"| {path.name[:2]} | [{title}](notebooks/{path.name}) | {path_kind} | [Colab]({colab_link(path.name)}) |")
     return "\n".join(rows)
 
 
@@ -78,7 +82,7 @@ def results_table() -> str:
             f"| unconditional reference (no labels), {ur['n']:,} digits, autoguided, DDPM {ur['steps']} steps "
             f"| {ur['share_confident']:.1%} recognisable | {ratio(ur):.2f} | {_machine(ur)} |",
             f"| a classifier trained only on {aug['generated']:,} generated digits, on MNIST's test digits "
-            f"(notebook 06) | {aug['runs']['generated']['accuracy']:.2%} | | {_machine(aug)} |",
+            f"(notebook 09) | {aug['runs']['generated']['accuracy']:.2%} | | {_machine(aug)} |",
             f"| the judge: the course's digit classifier, on MNIST's {judge['test_images']:,} test digits "
             f"| {judge['test_accuracy']:.2%} | | {_machine(judge)} |",
             f"| Fashion-MNIST reference, {fg['n']:,} images, w = {fg['guidance']:g}, DDIM {fg['steps']} steps "

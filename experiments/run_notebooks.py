@@ -31,9 +31,25 @@ def strip(nb: nbformat.NotebookNode) -> None:
     for cell in nb.cells:
         for key in VOLATILE_CELL_KEYS:
             cell.metadata.pop(key, None)
+        if "outputs" in cell:
+            cell.outputs = coalesce_streams(cell.outputs)
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":      # an intended error: keep its message, not the
                 output["traceback"] = output["traceback"][-1:]   # frames, which name this machine's paths
+
+
+def coalesce_streams(outputs: list) -> list:
+    """Join consecutive stdout (or stderr) chunks into one output, so that a busy machine, which
+    delivers a cell's prints in more pieces, gives the same notebook as an idle one."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            previous["text"] = "".join(previous["text"]) + "".join(output["text"])
+        else:
+            merged.append(output)
+    return merged
 
 
 def run(path: Path, timeout: int) -> float:

@@ -27,7 +27,10 @@ def test_every_notebook_opens_with_the_same_set_up_cell_and_the_repository_of_py
     assert f'REPO_URL = "{readme.repo_url()}"' in setup and "raise ModuleNotFoundError" in setup
 
 
-@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in ("01", "02", "03", "04", "05", "06")], ids=lambda p: p.name)
+WITH_EXERCISES = ("01", "02", "03", "04", "05", "06", "09")     # 10 ends with "Going further"; 11 is the analysis
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in WITH_EXERCISES], ids=lambda p: p.name)
 def test_exercises_have_collapsed_solutions_that_run(path):
     nb = cells(path)
     questions = [i for i, c in enumerate(nb) if c["cell_type"] == "markdown" and re.search(r"^\*\*\d\.", source(c), re.M)]
@@ -57,7 +60,17 @@ def test_notebooks_find_files_from_the_repository_root(path):
     code = "\n".join(source(c) for c in cells(path) if c["cell_type"] == "code")
     assert '"../' not in code and "'../" not in code, "a path relative to the working directory"
     assert "GLOSSARY.md" in "\n".join(source(c) for c in cells(path) if c["cell_type"] == "markdown") \
-        or path.name.startswith("07")
+        or path.name.startswith("11")
+
+
+def test_the_colour_notebook_says_which_pictures_its_outputs_show():
+    """Its heading and first paragraph say when the committed outputs come from the generated stand-in."""
+    nb = cells(next(p for p in NOTEBOOKS if p.name.startswith("10_")))
+    printed = "".join("".join(o.get("text", "")) for c in nb for o in c.get("outputs", []))
+    heading = " ".join(source(nb[0]).split())
+    on_stand_in = "uses the generated stand-in" in printed
+    assert on_stand_in or "CIFAR-10: " in printed, "the data cell's output says neither"
+    assert ("outputs saved with the course were made on the stand-in" in heading) == on_stand_in
 
 
 def test_readme_is_a_front_door_whose_tables_come_from_the_files():

@@ -1,4 +1,4 @@
-"""Notebooks 01-05 on Fashion-MNIST: each runs end to end with ``DATASET = "fashion"`` (fast mode).
+"""Notebooks 01-06 on Fashion-MNIST: each runs end to end with ``DATASET = "fashion"`` (fast mode).
 
 The committed notebooks show MNIST and are checked by nbval; these tests execute a copy of
 each with the parameter injected as papermill does (nbclient runs it, so that a cell tagged
@@ -23,7 +23,8 @@ EXPECTED = {
     "02_unet": None,
     "03_training": "fashion training images",
     "04_sampling": "fashion test images right",
-    "05_guidance_and_ddim": "fashion_reference",
+    "05_measuring_and_guidance": "fashion test images right",
+    "06_fast_sampling": "fashion_reference",
 }
 
 

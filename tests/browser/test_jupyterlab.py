@@ -10,7 +10,7 @@ Per notebook, on a scratch copy served by JupyterLab (fast settings, DDPM_FAST=1
   middle) and the mouse (dragged past both ends and to the middle) and after each move the readout
   and the picture on screen must be those of the frame the notebook computed for that t; Play must
   advance the frames. Then the kernel is interrupted and the picture must still match the readout.
-- notebook 07: File, Save and Export Notebook As, PDF gives a PDF (where LaTeX is installed).
+- notebook 11 (the analysis): File, Save and Export Notebook As, PDF gives a PDF (where LaTeX is installed).
 """
 from __future__ import annotations
 
@@ -287,7 +287,7 @@ def test_pdf_export_from_the_file_menu(lab, page):
 
     if not have_latex():
         pytest.skip("JupyterLab's PDF export needs xelatex and pandoc: apt-get install " + " ".join(TEX_PACKAGES))
-    path = ROOT / "notebooks" / "07_analysis.ipynb"
+    path = ROOT / "notebooks" / "11_analysis.ipynb"
     name, n_cells = scratch_copy(lab, path, "export")
     open_notebook(page, lab, name, n_cells, workspace="export")
     with page.expect_download(timeout=300_000) as download:

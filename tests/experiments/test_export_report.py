@@ -17,7 +17,7 @@ def _norm(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Notebook 07 executed in a fresh kernel on the committed results, then exported."""
+    """Notebook 11 executed in a fresh kernel on the committed results, then exported."""
     out = tmp_path_factory.mktemp("report")
     return export_report.main(["--format", "auto", "--out-dir", str(out)])
 
@@ -33,7 +33,7 @@ def _figures(nb) -> int:
 
 def test_export_has_every_heading_and_figure_and_no_code(exported):
     path = exported
-    nb = nbformat.read(ROOT / "notebooks" / "07_analysis.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "notebooks" / "11_analysis.ipynb", as_version=4)
     headings, figures = _headings(nb), _figures(nb)
     assert len(headings) >= 7 and figures >= 5            # a title, the seed's six sections; real plots
     code_line = next(line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()
