@@ -182,3 +182,23 @@ def test_bad_specs_and_configs_give_clear_errors():
     with pytest.raises(ValueError, match="min_snr_gamma"):
         tiny_config(method="flow", min_snr_gamma=5.0)
     assert tiny_config().prediction == "eps" and tiny_config(method="flow", prediction="v").prediction == "v"
+
+
+def test_the_command_line_samples_a_flow_checkpoint_and_refuses_a_ddpm_spec(tiny_data, tmp_path, capsys):
+    from helpers.cli import main
+    train(tiny_config(method="flow", max_steps=2), tiny_data, out=tmp_path / "flow.pt", progress=False)
+    assert main(["sample", "--checkpoint", str(tmp_path / "flow.pt"), "--n", "2", "--out", str(tmp_path / "s.pt"),
+                 "--sampler", "midpoint:2", "--device", "cpu"]) == 0
+    assert main(["sample", "--checkpoint", str(tmp_path / "flow.pt"), "--n", "2", "--out", str(tmp_path / "s.pt"),
+                 "--sampler", "ddpm", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: ddpm is a DDPM sampler but this is a flow-matching model: use euler:STEPS, heun:STEPS or "
+        "midpoint:STEPS, e.g. euler:20")
+
+
+def test_checkpoints_without_the_new_fields_load_as_ddpm_eps():
+    from helpers.config import Config
+    old = Config().to_dict()
+    del old["method"], old["prediction"]
+    config = Config.from_dict(old)
+    assert (config.method, config.prediction) == ("ddpm", "eps")
