@@ -145,7 +145,8 @@ def build_parser() -> Parser:
     sa.add_argument("--out", required=True, help="output .pt file (a PNG preview is written beside it)")
     sa.add_argument("--sampler", default=parse_sampler("ddpm"), type=_sampler,
                     help="ddpm (every step, the default), ddpm:STEPS, ddim:STEPS, ddim:STEPS:ETA "
-                         "(eta 0 = deterministic, 1 = DDPM-like), heun:STEPS or dpm++:STEPS, e.g. ddim:25 or dpm++:5")
+                         "(eta 0 = deterministic, 1 = DDPM-like), heun:STEPS or dpm++:STEPS, e.g. ddim:25 or dpm++:5; "
+                         "flow-matching checkpoints: euler:STEPS, heun:STEPS or midpoint:STEPS, e.g. euler:20")
     sa.add_argument("--labels", help="'balanced' or comma-separated class labels (conditional models)")
     sa.add_argument("--guidance", type=float, help="classifier-free guidance weight w (1 = none)")
     sa.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")

@@ -36,6 +36,9 @@ PRESETS = {
     "cifar10": dict(base_channels=64, channel_mults=(1, 2, 2, 2), attention=(8,)),
 }
 SCHEDULES = ("linear", "rescaled_linear", "cosine")
+METHODS = ("ddpm", "flow")
+PREDICTIONS = ("eps", "x0", "v", "velocity")     # helpers.prediction
+PREDICTS = {"ddpm": ("eps",), "flow": ("velocity", "x0", "v")}   # what each method's samplers can use
 RENAMED = {"scaled_linear": "rescaled_linear"}   # old name -> new name (still read from old checkpoints)
 
 
@@ -64,7 +67,13 @@ class Config:
                           tuple(DATASETS))
     channels: int = _field(1, "image channels (1 for MNIST, 3 for colour images)")
     image_size: int = _field(28, "image height and width in pixels")
-    T: int = _field(300, "steps of the diffusion chain; timesteps are the integers 0..T-1")
+    method: str = _field("ddpm", "ddpm: the discrete noising chain (Ho et al. 2020); flow: flow matching on the "
+                         "linear path x_t = (1 - t) x0 + t eps, t in [0, 1] (helpers.flow)", METHODS)
+    prediction: str | None = _field(None, "what the network outputs: eps, x0, v (alpha eps - sigma x0) or "
+                                    "velocity (d x_t / dt); none: the method's own (ddpm: eps, flow: velocity)",
+                                    PREDICTIONS)
+    T: int = _field(300, "steps of the diffusion chain; timesteps are the integers 0..T-1 "
+                    "(flow: the network is shown t in [0, 1] as t * (T - 1))")
     schedule: str = _field("rescaled_linear", "noise schedule: linear (betas 1e-4 to 0.02), "
                            "rescaled_linear (the same line times 1000/T), cosine", SCHEDULES)
     base_channels: int = _field(12, "U-Net width at full resolution")
@@ -86,9 +95,10 @@ class Config:
     p_uncond: float = _field(0.1, "probability of dropping a label to 'no label' (for guidance)")
     min_snr_gamma: float | None = _field(None, "min-SNR loss weighting gamma (Hang et al. 2023); "
                                          "none: plain mean squared error")
-    timesteps: str = _field("uniform", "how training draws t: uniform over 0..T-1, or lognormal: EDM's noise "
-                            "distribution (ln sigma ~ N(-1.2, 1.2^2), sigma^2 = (1 - alpha_bar) / alpha_bar) at the "
-                            "nearest timestep", ("uniform", "lognormal"))
+    timesteps: str = _field("uniform", "how training draws t: uniform (over 0..T-1, or t in [0, 1] for flow), "
+                            "lognormal: EDM's noise distribution (ln sigma ~ N(-1.2, 1.2^2), sigma^2 = (1 - alpha_bar) "
+                            "/ alpha_bar) at the nearest timestep, or logit_normal: ln sigma ~ N(0, 1) (Esser et al. "
+                            "2024; on the flow path ln sigma = logit t)", ("uniform", "lognormal", "logit_normal"))
     mixed_precision: bool = _field(False, "train under bfloat16 autocast (fast on GPUs and recent CPUs)")
     seed: int = _field(0, "seed of the initial weights, the batch order and the noise")
     epochs: int | None = _field(5, "budget: passes over the training set; none: no limit")
@@ -98,7 +108,9 @@ class Config:
     def __post_init__(self) -> None:
         self.channel_mults = tuple(int(m) for m in self.channel_mults)
         self.attention = tuple(int(r) for r in self.attention)
-        for name in ("dataset", "schedule", "lr_schedule", "timesteps"):
+        if self.prediction is None:
+            self.prediction = "velocity" if self.method == "flow" else "eps"
+        for name in ("dataset", "schedule", "lr_schedule", "timesteps", "method", "prediction"):
             choices = next(f for f in dataclasses.fields(self) if f.name == name).metadata["choices"]
             if getattr(self, name) not in choices:
                 hint = f" (renamed {RENAMED[self.schedule]!r})" if name == "schedule" and self.schedule in RENAMED else ""
@@ -114,9 +126,20 @@ class Config:
                     f"p_uncond must be in [0, 1), got {self.p_uncond}" if not 0 <= self.p_uncond < 1 else "",
                     f"num_classes must be positive or none, got {self.num_classes}"
                     if self.num_classes is not None and self.num_classes < 1 else "",
-                    self._attention_problem()]
+                    self._attention_problem(), self._method_problem()]
         if any(problems):
             raise ValueError("; ".join(p for p in problems if p))
+
+    def _method_problem(self) -> str:
+        """'' when the prediction and loss options fit the method, else what is wrong."""
+        if self.prediction not in PREDICTS[self.method]:
+            why = ("eps at t = 1 (pure noise) says nothing about x0" if self.method == "flow"
+                   else "the DDPM samplers take eps; x0, v and velocity are flow-matching options for now")
+            return (f"prediction {self.prediction!r} does not fit method {self.method!r} ({why}); "
+                    f"use one of {list(PREDICTS[self.method])}")
+        if self.method == "flow" and self.min_snr_gamma is not None:
+            return "min_snr_gamma weights the DDPM noise-prediction loss; set it to none for method 'flow'"
+        return ""
 
     def resolutions(self) -> tuple[int, ...]:
         """The U-Net's feature-map sizes, one per entry of channel_mults: (28, 14, 7) by default."""

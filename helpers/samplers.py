@@ -9,6 +9,15 @@ A sampler is written as a spec, one grammar everywhere (command line, experiment
     heun:10       Heun's second-order method (Karras et al. 2022) over 10 steps: 19 network calls
     dpm++:10      DPM-Solver++(2M) (Lu et al. 2022) over 10 steps: 10 network calls
 
+and for flow-matching models (:mod:`helpers.flow`), which integrate dx/dt = velocity from t = 1 to 0:
+
+    euler:10      Euler's method over 10 steps: 10 network calls
+    heun:10       Heun's method over 10 steps (the last one Euler): 19 network calls
+    midpoint:10   the explicit midpoint method over 10 steps: 20 network calls
+
+A DDPM spec on a flow model, or ``euler``/``midpoint`` on a DDPM model, is refused
+(:meth:`Sampler.check`).
+
 Deterministic DDIM is Euler's method on the probability-flow ODE (in the variables
 x / sqrt(alpha_bar) and sigma = sqrt((1 - alpha_bar) / alpha_bar), where the ODE is
 d(x / sqrt(alpha_bar)) / d sigma = eps). Heun corrects each Euler step with a second network
@@ -31,6 +40,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from .flow import FLOW_STEPS, LinearPath, solve
 from .schedule import Diffusion, extract
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (x_t (B,C,H,W), t (B,)) -> eps
@@ -148,6 +158,7 @@ def dpmpp_2m_step(chain: Diffusion, i: int, x_t: torch.Tensor, x0: torch.Tensor,
 
 # the sampler registry: name -> reverse step; and how many network calls a step of each makes
 STEPS = {"ddpm": ddpm_step, "ddim": ddim_step, "heun": heun_step, "dpm++": dpmpp_2m_step}
+FLOW_ONLY = ("euler", "midpoint")            # flow-matching ODE solvers (heun serves both kinds of model)
 
 
 @dataclass(frozen=True)
@@ -159,8 +170,10 @@ class Sampler:
     eta: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.name not in STEPS:
-            raise ValueError(f"unknown sampler {self.name!r}; expected one of {sorted(STEPS)}")
+        if self.name not in STEPS and self.name not in FLOW_STEPS:
+            raise ValueError(f"unknown sampler {self.name!r}; expected one of {sorted({*STEPS, *FLOW_STEPS})}")
+        if self.name in FLOW_ONLY and self.steps is None:
+            raise ValueError(f"the flow sampler {self.name} needs a step count, e.g. {self.name}:20")
         if self.steps is not None and self.steps < 2:
             raise ValueError(f"a sampler needs at least 2 steps, got {self.steps}")
         if self.name != "ddim" and self.eta != 0:
@@ -173,26 +186,39 @@ class Sampler:
         return ":".join([self.name] + ([str(self.steps)] if self.steps else [])
                         + ([f"{self.eta:g}"] if self.eta else []))
 
-    def chain(self, diffusion: Diffusion) -> Diffusion:
-        """The chain this sampler walks: ``diffusion`` respaced to ``steps`` (or all of it)."""
+    def chain(self, diffusion: Diffusion | LinearPath) -> Diffusion:
+        """The chain this sampler walks: ``diffusion`` respaced to ``steps`` (or all of it); on a
+        flow path, the ODE's time grid (:class:`helpers.flow.Grid`, ``T`` = its steps)."""
+        self.check(diffusion)
         return diffusion.respaced(self.steps) if self.steps else diffusion
+
+    def check(self, diffusion: Diffusion | LinearPath) -> None:
+        """Raise one clear ValueError when this sampler does not fit the model's process."""
+        flow = isinstance(diffusion, LinearPath)
+        if flow and self.name not in FLOW_STEPS:
+            raise ValueError(f"{self} is a DDPM sampler but this is a flow-matching model: use euler:STEPS, "
+                             "heun:STEPS or midpoint:STEPS, e.g. euler:20")
+        if not flow and self.name in FLOW_ONLY:
+            raise ValueError(f"{self} is a flow-matching sampler but this is a DDPM model: use ddpm, "
+                             "ddim:STEPS, heun:STEPS or dpm++:STEPS, e.g. ddim:25")
 
     def network_calls(self, diffusion: Diffusion) -> int:
         """Evaluations of the noise prediction to make one batch: one per step, two for Heun's
         (but one for its last). Classifier-free guidance makes each on a doubled batch."""
         steps = self.chain(diffusion).T
-        return 2 * steps - 1 if self.name == "heun" else steps
+        return 2 * steps - 1 if self.name == "heun" else 2 * steps if self.name == "midpoint" else steps
 
 
 def parse_sampler(spec: str | Sampler) -> Sampler:
-    """'ddpm', 'ddpm:50', 'ddim:25', 'ddim:25:0.5', 'heun:10' or 'dpm++:10' (see the module
-    docstring) -> :class:`Sampler`."""
+    """'ddpm', 'ddpm:50', 'ddim:25', 'ddim:25:0.5', 'heun:10', 'dpm++:10', or for flow models
+    'euler:10' or 'midpoint:10' (see the module docstring) -> :class:`Sampler`."""
     if isinstance(spec, Sampler):
         return spec
-    match = re.fullmatch(r"(ddpm|ddim|heun|dpm\+\+)(?::([0-9]+))?(?::([0-9]*\.?[0-9]+))?", str(spec).strip())
+    match = re.fullmatch(r"(ddpm|ddim|heun|dpm\+\+|euler|midpoint)(?::([0-9]+))?(?::([0-9]*\.?[0-9]+))?", str(spec).strip())
     if not match or (match[3] and match[1] != "ddim") or (match[3] and not match[2]):
         raise ValueError(f"a sampler is written ddpm, ddpm:STEPS, ddim:STEPS, ddim:STEPS:ETA, heun:STEPS "
-                         f"or dpm++:STEPS (e.g. ddim:25, ddim:50:0.5 or dpm++:10); got {spec!r}")
+                         f"or dpm++:STEPS (e.g. ddim:25, ddim:50:0.5 or dpm++:10); flow-matching models: "
+                         f"euler:STEPS, heun:STEPS or midpoint:STEPS; got {spec!r}")
     return Sampler(match[1], int(match[2]) if match[2] else None, float(match[3] or 0))
 
 
@@ -203,9 +229,13 @@ def reverse_process(eps_model: EpsModel, diffusion: Diffusion, x_T: torch.Tensor
 
     Each dict has ``step`` (index in the sampler's chain, T'-1 down to 0), ``t`` (the model
     timestep of that step), ``sample`` (the image after the step) and ``x0`` (the estimate
-    of the clean image made at that step).
+    of the clean image made at that step). On a flow path (:class:`helpers.flow.LinearPath`) it
+    integrates the ODE instead (:func:`helpers.flow.solve`; ``t`` is then the continuous time).
     """
     sampler = parse_sampler(sampler)
+    if isinstance(diffusion, LinearPath):
+        yield from solve(diffusion, eps_model, x_T, sampler.name, sampler.chain(diffusion).T)
+        return
     chain, step_fn, x = sampler.chain(diffusion), STEPS[sampler.name], x_T
     history = History(eps_model)
     for i in reversed(range(chain.T)):

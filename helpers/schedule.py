@@ -15,6 +15,8 @@ import math
 
 import torch
 
+from .flow import LinearPath
+
 
 def make_betas(kind: str, T: int) -> torch.Tensor:
     """Betas, shape (T,), float64, for schedule ``kind``.
@@ -177,6 +179,9 @@ def spread_share(chain: Diffusion, i: int, x0: torch.Tensor, data: torch.Tensor,
     return c2 * V / (c2 * V + x0.shape[1] * var)
 
 
-def diffusion_from_config(config) -> Diffusion:
-    """The :class:`Diffusion` described by a :class:`helpers.config.Config`."""
+def diffusion_from_config(config):
+    """The :class:`Diffusion` described by a :class:`helpers.config.Config`, or for ``method="flow"``
+    the :class:`helpers.flow.LinearPath` (the process every sampler and loss is given)."""
+    if getattr(config, "method", "ddpm") == "flow":
+        return LinearPath(config.T, config.prediction)
     return Diffusion(config.T, config.schedule)

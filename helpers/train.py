@@ -30,6 +30,7 @@ from .config import Config
 from .data import ImageSet, epoch_order
 from .device import make_generator, pick_device, progress_bar
 from .distributed import Context, any_true, from_main, mean, wrap
+from .flow import TIME_SAMPLING, LinearPath, flow_matching_loss, sample_times
 from .io import CheckpointError, load_checkpoint, save_checkpoint
 from .samplers import EpsModel
 from .schedule import Diffusion, diffusion_from_config
@@ -86,6 +87,17 @@ def lognormal_timesteps(diffusion: Diffusion, n: int, generator: torch.Generator
     z = mean + std * torch.randn(n, generator=generator, device=device)
     edges = (log_sigma[1:] + log_sigma[:-1]) / 2                        # midpoints between neighbouring steps
     return torch.bucketize(z, edges)
+
+
+def draw_times(process: Diffusion | LinearPath, kind: str, n: int, generator: torch.Generator | None = None,
+               device: torch.device | str = "cpu") -> torch.Tensor:
+    """n training times (n,) drawn as ``kind`` (Config.timesteps): continuous t in (0, 1) on a flow path
+    (:func:`helpers.flow.sample_times`), else timesteps 0..T-1: uniform, or ln sigma ~ N(mean, std^2)."""
+    if isinstance(process, LinearPath):
+        return sample_times(kind, n, generator, device)
+    if kind == "uniform":
+        return process.sample_timesteps(n, generator, device)
+    return lognormal_timesteps(process, n, generator, device, *TIME_SAMPLING[kind])
 
 
 @dataclass
@@ -204,12 +216,14 @@ def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: 
     net.train()
     if cfg.conditional:
         y = drop_labels(y, cfg.p_uncond, cfg.num_classes, gen, ctx)
-    draw = lognormal_timesteps if cfg.timesteps == "lognormal" else Diffusion.sample_timesteps
-    t = draw(state.diffusion, n, gen, x0.device)[ctx.rows]
+    t = draw_times(state.diffusion, cfg.timesteps, n, gen, x0.device)[ctx.rows]
     noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=x0.device, dtype=x0.dtype)[ctx.rows]
+    model = lambda x_t, tt: net(x_t, tt, y) if cfg.conditional else net(x_t, tt)    # noqa: E731
     with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision):
-        loss = noise_prediction_loss(state.diffusion, lambda x_t, tt: net(x_t, tt, y) if cfg.conditional
-                                     else net(x_t, tt), x0, min_snr_gamma=cfg.min_snr_gamma, t=t, noise=noise)
+        if cfg.method == "flow":
+            loss = flow_matching_loss(state.diffusion, model, x0, t=t, noise=noise)
+        else:
+            loss = noise_prediction_loss(state.diffusion, model, x0, min_snr_gamma=cfg.min_snr_gamma, t=t, noise=noise)
     bad = any_true([not bool(torch.isfinite(loss))], ctx)    # every process learns it before anyone stops
     if bad[0]:
         where = f" on at least one of {ctx.world} processes" if ctx.world > 1 else ""

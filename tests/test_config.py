@@ -15,7 +15,7 @@ from tests.tiny import tiny_config
     ("schedule", "quadratic", r"unknown schedule 'quadratic'; expected one of \['linear', 'rescaled_linear', 'cosine'\]"),
     ("schedule", "scaled_linear", r"unknown schedule 'scaled_linear' \(renamed 'rescaled_linear'\)"),
     ("T", 1, "T must be at least 2, got 1"),
-    ("timesteps", "edm", r"unknown timesteps 'edm'; expected one of \['uniform', 'lognormal'\]"),
+    ("timesteps", "edm", r"unknown timesteps 'edm'; expected one of \['uniform', 'lognormal', 'logit_normal'\]"),
     ("channel_mults", (1, 0), r"channel_mults must be positive"),
 ])
 def test_config_rejects_bad_values(field, value, message):
