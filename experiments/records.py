@@ -71,8 +71,12 @@ def expected(path, record: dict) -> list[str]:
     return commands(path.stem, Config.from_dict(record["config"]))
 
 
+IN_TRAINING = "in_training"    # models/in_training/: runs between sittings, whole training state, no record yet
+
+
 def records():
-    return sorted((ROOT / "models").rglob("*.json"))
+    """The records of the committed models (runs still in training have none yet)."""
+    return sorted(p for p in (ROOT / "models").rglob("*.json") if IN_TRAINING not in p.parts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from helpers.io import ROOT
+
+pytestmark = pytest.mark.slow          # subprocesses that import torch afresh
 
 PROBE = ("from helpers.io import ROOT, ROOT_FOUND, CheckpointError, load_model, reference_model\n"
          "print(ROOT, ROOT_FOUND)\n"

@@ -175,6 +175,7 @@ def _append_many(path: str, worker: int, n: int) -> None:
         update_json(path + ".json", f"{worker}-{i}", i)
 
 
+@pytest.mark.slow
 def test_parallel_processes_appending_to_one_results_file_lose_no_line(tmp_path):
     path, workers, n = str(tmp_path / "runs.jsonl"), 4, 40
     ctx = multiprocessing.get_context("spawn")

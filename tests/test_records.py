@@ -29,7 +29,8 @@ def parse(command: str):
 
 
 def test_every_model_has_a_record_and_the_records_are_up_to_date():
-    assert {p.with_suffix(".pt") for p in RECORDS} == set((ROOT / "models").rglob("*.pt"))
+    models = {p for p in (ROOT / "models").rglob("*.pt") if records.IN_TRAINING not in p.parts}
+    assert {p.with_suffix(".pt") for p in RECORDS} == models
     assert records.main(["--check"]) == 0, "python -m experiments.records"
 
 
