@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="training checkpoint (from python -m helpers train)")
     parser.add_argument("out", help="model file to write, e.g. models/ddpm_reference.pt")
-    parser.add_argument("--command", required=True, help="the exact training command, for the record")
+    parser.add_argument("--command", required=True, action="append",
+                        help="the exact training command, for the record (once per command run, in order)")
     parser.add_argument("--device", default="cpu", help="the device it trained on (for the record)")
     parser.add_argument("--note", default="", help="anything else a reader should know")
     parser.add_argument("--resumable", action="store_true",

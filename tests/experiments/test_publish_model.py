@@ -27,7 +27,7 @@ def test_resumable_copy_continues_training_and_the_slim_copy_cannot(tiny_data, t
         publish_model.main([str(run), str(out), "--command", "python -m helpers train ...", *flag])
         record = json.loads(out.with_suffix(".json").read_text())
         assert record["steps"] == 3 and record["resumable"] == bool(flag)
-        assert record["command"] == "python -m helpers train ..." and record["hardware"]["device"] == "cpu"
+        assert record["command"] == ["python -m helpers train ..."] and record["hardware"]["device"] == "cpu"
     assert "optimizer" in load_checkpoint(tmp_path / "sitting.pt")
     assert "optimizer" not in load_checkpoint(tmp_path / "slim.pt")
     resumed = _train(config, tiny_data, out=tmp_path / "sitting.pt", resume=True)
