@@ -109,5 +109,8 @@ report: setup
 bench: setup
 	$(PY) -m experiments.bench $(BENCH_ARGS)
 
+## make clean: the virtual environment and build files. Trained checkpoints (checkpoints/) and generated
+## digits (outputs/) are yours: they are kept; delete them by hand if you mean to.
 clean:
-	rm -rf $(VENV) .venv-active.stamp checkpoints outputs
+	rm -rf $(VENV) .venv-active.stamp build
+	@for d in checkpoints outputs; do [ -d $$d ] && echo "kept $$d/ (your runs): remove it by hand if you mean to" || true; done
