@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     reference, diffusion, args.config = load_model(args.teacher)
     if args.config.num_classes is None:
         raise SystemExit(f"{args.teacher} is unconditional; distillation here needs a class-conditional teacher")
+    if (args.config.method, args.config.prediction) != ("ddpm", "eps"):
+        raise SystemExit(f"{args.teacher} is a {args.config.method} model predicting {args.config.prediction}; the "
+                         "students here start from a DDPM noise-prediction (eps) teacher's weights")
     data = load_images(args.config.dataset, train=True)
     classifier, real = load_judge("cpu", need_full=not fast)
     out_dir = Path(args.out_dir)

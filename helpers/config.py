@@ -38,7 +38,7 @@ PRESETS = {
 SCHEDULES = ("linear", "rescaled_linear", "cosine")
 METHODS = ("ddpm", "flow")
 PREDICTIONS = ("eps", "x0", "v", "velocity")     # helpers.prediction
-PREDICTS = {"ddpm": ("eps",), "flow": ("velocity", "x0", "v")}   # what each method's samplers can use
+PREDICTS = {"ddpm": ("eps", "x0", "v"), "flow": ("velocity", "x0", "v")}   # what each method's samplers can use
 RENAMED = {"scaled_linear": "rescaled_linear"}   # old name -> new name (still read from old checkpoints)
 
 
@@ -134,11 +134,14 @@ class Config:
         """'' when the prediction and loss options fit the method, else what is wrong."""
         if self.prediction not in PREDICTS[self.method]:
             why = ("eps at t = 1 (pure noise) says nothing about x0" if self.method == "flow"
-                   else "the DDPM samplers take eps; x0, v and velocity are flow-matching options for now")
+                   else "velocity is d x_t / dt of a continuous path; a DDPM chain is discrete")
             return (f"prediction {self.prediction!r} does not fit method {self.method!r} ({why}); "
                     f"use one of {list(PREDICTS[self.method])}")
         if self.method == "flow" and self.min_snr_gamma is not None:
             return "min_snr_gamma weights the DDPM noise-prediction loss; set it to none for method 'flow'"
+        if self.prediction != "eps" and self.min_snr_gamma is not None:
+            return (f"min_snr_gamma weights the noise-prediction (eps) loss; with prediction {self.prediction!r} "
+                    "set it to none")
         return ""
 
     def resolutions(self) -> tuple[int, ...]:

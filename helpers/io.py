@@ -30,6 +30,7 @@ import torch
 import torchvision
 
 from .config import Config, config_for_dataset
+from .prediction import NoiseFrom
 from .schedule import Diffusion, diffusion_from_config
 from .unet import UNet, unet_from_config
 
@@ -203,7 +204,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", use_
 
     ``dataset`` (optional): the data set the caller wants images of; a checkpoint trained on
     another is a :class:`CheckpointError` naming both and their image shapes.
-    Returns (model in eval mode on ``device``, diffusion, config); for a distilled student the
+    Returns (model in eval mode on ``device``, diffusion, config); a DDPM network trained to predict
+    x0 or v comes wrapped as a noise predictor (:class:`helpers.prediction.NoiseFrom`); for a distilled student the
     diffusion is its short chain (sample it with ``sampler="ddim"``, every step of it).
     """
     state = load_checkpoint(path, map_location=device)
@@ -221,6 +223,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", use_
         raise CheckpointError(f"checkpoint {path} does not match its own config "
                               f"({str(e).splitlines()[0][:200]})") from None
     diffusion = diffusion_from_config(config)
+    if config.method == "ddpm" and config.prediction != "eps":           # the samplers take eps
+        model = NoiseFrom(model, config.prediction, diffusion.alpha_bar).to(device)
     if state.get("chain") is not None:
         diffusion = diffusion.subset(torch.as_tensor(state["chain"]))
     return model.eval(), diffusion, config

@@ -90,3 +90,29 @@ def convert(out: torch.Tensor, x_t: torch.Tensor, c: Coefficients, source: str, 
 def score(eps: torch.Tensor, c: Coefficients) -> torch.Tensor:
     """grad_x log p_t(x_t) = -eps / sigma_t, for the eps implied by a prediction (Tweedie's formula)."""
     return -eps / c.sigma
+
+
+class NoiseFrom(torch.nn.Module):
+    """A network trained on a DDPM chain to predict ``kind`` (x0 or v), seen as a noise predictor.
+
+    Every DDPM sampler takes eps; this wrapper converts the network's output at each call with
+    :func:`split`, using alpha_t = sqrt(alpha_bar_t), sigma_t = sqrt(1 - alpha_bar_t) at the model
+    timestep t (B,) in 0..T-1 of the full chain (respaced chains hand the model its original
+    timesteps, so the same table serves them). Guidance mixes predictions linearly with weights that
+    sum to one, so guiding the eps it returns is guiding x0 or v. Keeps ``num_classes``,
+    ``in_channels`` and ``image_size``. x_t (B, C, H, W), t (B,), labels (B,) or None -> eps (B, C, H, W).
+    """
+
+    def __init__(self, net: torch.nn.Module, kind: str, alpha_bar: torch.Tensor):
+        super().__init__()
+        if kind not in ("x0", "v"):
+            raise ValueError(f"NoiseFrom converts x0 or v predictions, got {kind!r} (an eps network needs no wrapper)")
+        self.net, self.kind = net, kind
+        self.register_buffer("alpha_bar", alpha_bar.detach().float().clone(), persistent=False)
+        self.num_classes = getattr(net, "num_classes", None)
+        self.in_channels, self.image_size = getattr(net, "in_channels", None), getattr(net, "image_size", None)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.net(x_t, t) if labels is None else self.net(x_t, t, labels)
+        ab = self.alpha_bar.to(x_t.device)[t].view(-1, *([1] * (x_t.ndim - 1)))
+        return split(self.kind, out, x_t, Coefficients(ab.sqrt(), (1 - ab).sqrt()))[1]

@@ -33,7 +33,8 @@ from .distributed import Context, any_true, from_main, mean, wrap
 from .flow import TIME_SAMPLING, LinearPath, flow_matching_loss, sample_times
 from .io import CheckpointError, load_checkpoint, save_checkpoint
 from .samplers import EpsModel
-from .schedule import Diffusion, diffusion_from_config
+from .prediction import Coefficients, NoiseFrom, target
+from .schedule import Diffusion, diffusion_from_config, extract
 from .unet import UNet, unet_from_config
 
 
@@ -55,7 +56,8 @@ BUDGET_FIELDS = ("epochs", "max_steps", "max_minutes")
 
 def noise_prediction_loss(diffusion: Diffusion, eps_model: EpsModel, x0: torch.Tensor,
                           generator: torch.Generator | None = None, min_snr_gamma: float | None = None,
-                          t: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+                          t: torch.Tensor | None = None, noise: torch.Tensor | None = None,
+                          prediction: str = "eps") -> torch.Tensor:
     """The DDPM objective: mean squared error between true and predicted noise, at a random t per image.
 
     x0: (B, C, H, W) in [-1, 1]; t: (B,) timesteps and noise: (B, C, H, W) to use instead of
@@ -63,12 +65,20 @@ def noise_prediction_loss(diffusion: Diffusion, eps_model: EpsModel, x0: torch.T
     ``min_snr_gamma``: weight each image's error by min(SNR_t, gamma) / SNR_t (the min-SNR
     strategy of Hang et al. 2023, written for eps-prediction), which down-weights the low-noise
     steps whose eps is hard to predict and matters little; None: the plain mean.
+    ``prediction``: what the network outputs, "eps" (the noise), "x0" or "v" (alpha_t eps - sigma_t x0,
+    Salimans & Ho 2022); the error is measured on that target (:mod:`helpers.prediction`).
     """
     if t is None:
         t = diffusion.sample_timesteps(x0.shape[0], generator, x0.device)
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    per_image = (eps_model(diffusion.q_sample(x0, t, noise), t) - noise).square().flatten(1).mean(1)
+    x_t = diffusion.q_sample(x0, t, noise)
+    if prediction == "eps":
+        want = noise
+    else:
+        ab = extract(diffusion.alpha_bar.to(x0.device), t, x0.ndim)
+        want = target(prediction, x0, noise, Coefficients(ab.sqrt(), (1 - ab).sqrt()))
+    per_image = (eps_model(x_t, t) - want).square().flatten(1).mean(1)
     if min_snr_gamma is None:
         return per_image.mean()
     snr = diffusion.snr().to(x0.device)[t]
@@ -120,8 +130,12 @@ class TrainState:
 
     @property
     def sampling_model(self) -> UNet:
-        """The EMA model when there is one, else the raw model."""
-        return self.ema if self.ema is not None else self.model
+        """The EMA model when there is one, else the raw model; a DDPM network trained to predict x0 or v
+        comes wrapped as the noise predictor the samplers take (:class:`helpers.prediction.NoiseFrom`)."""
+        net = self.ema if self.ema is not None else self.model
+        if self.config.method == "ddpm" and self.config.prediction != "eps":
+            return NoiseFrom(net, self.config.prediction, self.diffusion.alpha_bar).to(next(net.parameters()).device)
+        return net
 
     def to_checkpoint(self) -> dict:
         """Everything needed to resume (see :mod:`helpers.io`)."""
@@ -223,7 +237,8 @@ def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: 
         if cfg.method == "flow":
             loss = flow_matching_loss(state.diffusion, model, x0, t=t, noise=noise)
         else:
-            loss = noise_prediction_loss(state.diffusion, model, x0, min_snr_gamma=cfg.min_snr_gamma, t=t, noise=noise)
+            loss = noise_prediction_loss(state.diffusion, model, x0, min_snr_gamma=cfg.min_snr_gamma, t=t,
+                                         noise=noise, prediction=cfg.prediction)
     bad = any_true([not bool(torch.isfinite(loss))], ctx)    # every process learns it before anyone stops
     if bad[0]:
         where = f" on at least one of {ctx.world} processes" if ctx.world > 1 else ""

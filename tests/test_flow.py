@@ -179,6 +179,10 @@ def test_bad_specs_and_configs_give_clear_errors():
         parse_sampler("euler:4:0.5")
     with pytest.raises(ValueError, match="eps at t = 1"):
         tiny_config(method="flow", prediction="eps")
+    with pytest.raises(ValueError, match="a DDPM chain is discrete"):
+        tiny_config(prediction="velocity")
+    with pytest.raises(ValueError, match="with prediction 'v' set it to none"):
+        tiny_config(prediction="v", min_snr_gamma=5.0)
     with pytest.raises(ValueError, match="min_snr_gamma"):
         tiny_config(method="flow", min_snr_gamma=5.0)
     assert tiny_config().prediction == "eps" and tiny_config(method="flow", prediction="v").prediction == "v"
@@ -202,3 +206,30 @@ def test_checkpoints_without_the_new_fields_load_as_ddpm_eps():
     del old["method"], old["prediction"]
     config = Config.from_dict(old)
     assert (config.method, config.prediction) == ("ddpm", "eps")
+
+
+@pytest.mark.parametrize("kind", ["x0", "v"])
+def test_a_ddpm_network_predicting_x0_or_v_regresses_its_target_and_samples_as_eps(kind):
+    """The loss with a perfect x0/v predictor is zero; wrapped, the same predictor returns the true noise."""
+    from helpers.prediction import NoiseFrom
+    from helpers.train import noise_prediction_loss
+    diffusion, g = Diffusion(50), make_generator(0)
+    x0, noise, t = torch.rand(6, 1, 4, 4, generator=g) * 2 - 1, torch.randn(6, 1, 4, 4, generator=g), torch.randint(0, 50, (6,), generator=g)
+    ab = diffusion.alpha_bar[t].view(-1, 1, 1, 1)
+    c = Coefficients(ab.sqrt(), (1 - ab).sqrt())
+    perfect = lambda x_t, tt: target(kind, x0, noise, c)                       # noqa: E731
+    assert float(noise_prediction_loss(diffusion, perfect, x0, t=t, noise=noise, prediction=kind)) < 1e-10
+    assert float(noise_prediction_loss(diffusion, perfect, x0, t=t, noise=noise)) > 0.01    # judged as eps: wrong
+    eps = NoiseFrom(lambda x_t, tt: target(kind, x0, noise, c), kind, diffusion.alpha_bar)(diffusion.q_sample(x0, t, noise), t)
+    assert torch.allclose(eps, noise, atol=1e-4)
+
+
+def test_a_tiny_v_prediction_ddpm_trains_saves_and_samples(tiny_data, tmp_path):
+    from helpers.io import load_model
+    from helpers.prediction import NoiseFrom
+    state = train(tiny_config(prediction="v", num_classes=10), tiny_data, out=tmp_path / "v.pt", progress=False)
+    assert isinstance(state.sampling_model, NoiseFrom) and all(torch.isfinite(torch.tensor(state.losses)))
+    model, diffusion, config = load_model(tmp_path / "v.pt")
+    assert config.prediction == "v" and isinstance(model, NoiseFrom) and model.num_classes == 10
+    images = sample(model, diffusion, 3, torch.tensor([1, 2, 3]), 2.0, make_generator(0), "ddim:3")
+    assert images.shape == (3, 1, 28, 28) and torch.isfinite(images).all()
