@@ -44,7 +44,7 @@ def report_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb = nbformat.from_dict(nb)
     kept = []
     for cell in nb.cells:
-        exercises = re.search(rf"^{EXERCISES_HEADING}\\b", cell.source, flags=re.MULTILINE)
+        exercises = re.search(rf"^{EXERCISES_HEADING}\b", cell.source, flags=re.MULTILINE)
         if cell.cell_type == "markdown" and exercises:
             cell.source = cell.source[:exercises.start()].rstrip()    # the text above the heading stays
             kept += [cell] if cell.source else []
