@@ -127,7 +127,9 @@ def export(nb: nbformat.NotebookNode, fmt: str, out_dir: Path, name: str = "repo
     exporter = ReportPDFExporter() if fmt == "pdf" else HTMLExporter(embed_images=True)
     exporter.exclude_input = True            # no code, only prose, printed results and figures
     exporter.exclude_input_prompt = exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title_of(nb)}})
+    # the PDF sets the title in LaTeX's title block; a web page keeps it as its first heading
+    title = title_of(nb) if fmt == "pdf" else nb.cells[0].source.partition("\n")[0].lstrip("# ")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return atomic_write(out_dir / f"{name}.{fmt}",
                         lambda tmp: tmp.write_bytes(body if isinstance(body, bytes) else body.encode()))
 
