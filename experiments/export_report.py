@@ -1,6 +1,6 @@
 """Export the written analysis (notebook 11) to ``report/report.pdf``, without code cells.
 
-    python -m experiments.export_report                 # execute 07 on the committed results, write the PDF
+    python -m experiments.export_report                 # execute 11 on the committed results, write the PDF
     python -m experiments.export_report --format html   # no LaTeX needed
     python -m experiments.export_report --format auto   # PDF where xelatex and pandoc exist, else HTML
 
@@ -9,6 +9,10 @@ xelatex; when ``xelatex`` or ``pandoc`` is missing it installs the Debian packag
 ``TEX_PACKAGES`` with apt-get (root or sudo), or says exactly what to install.
 Widgets cannot be printed: the analysis draws static figures only, and the export fails if a
 widget's text repr would leak into the report.
+
+The report is the notebook less what only a notebook reader needs: cells tagged ``setup`` (installing
+and importing) or ``solution``, and everything from the ``## Your turn`` heading on. It opens with the
+title and the abstract, carries no build date, and in the PDF no table is split across two pages.
 """
 from __future__ import annotations
 
@@ -30,6 +34,49 @@ NOTEBOOK = ROOT / "notebooks" / "11_analysis.ipynb"
 TEX_PACKAGES = ["pandoc", "texlive-xetex", "texlive-fonts-recommended", "texlive-plain-generic",
                 "texlive-latex-extra"]
 WIDGET_REPRS = ("VBox(children", "HBox(children", "IntSlider(", "Play(", "Image(value")
+NOTEBOOK_ONLY_TAGS = {"setup", "solution"}
+EXERCISES_HEADING = "## Your turn"
+
+
+def report_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` without its notebook-only cells: those tagged ``setup`` or ``solution``, and
+    every cell from the ``## Your turn`` heading on."""
+    nb = nbformat.from_dict(nb)
+    kept = []
+    for cell in nb.cells:
+        exercises = re.search(rf"^{EXERCISES_HEADING}\b", cell.source, flags=re.MULTILINE)
+        if cell.cell_type == "markdown" and exercises:
+            cell.source = cell.source[:exercises.start()].rstrip()    # the text above the heading stays
+            kept += [cell] if cell.source else []
+            break
+        if NOTEBOOK_ONLY_TAGS.isdisjoint(cell.metadata.get("tags", [])):
+            kept.append(cell)
+    nb.cells = kept
+    nb.metadata["date"] = ""                 # the title carries no build date: each results file has its own
+    return nb
+
+
+def keep_tables_together(latex: str) -> str:
+    """Precede every longtable (and a heading right above it) with ``\\needspace`` for its rows, so a
+    short table starts on a new page rather than splitting, and never leaves its heading behind
+    (pandoc writes every Markdown table as a longtable, which may break across pages)."""
+    def reserve(match: re.Match) -> str:
+        rows = match.group(0).count("\\\\")
+        return f"\\needspace{{{min(2 * rows + 4, 40)}\\baselineskip}}\n" + match.group(0)
+    if "\\usepackage{needspace}" not in latex:
+        latex = latex.replace("\\begin{document}", "\\usepackage{needspace}\n\\begin{document}", 1)
+    latex = re.sub(r"\\needspace\{\d+\\baselineskip\}\n", "", latex)      # idempotent: LaTeX may run twice
+    heading = r"(?:\\hypertarget\{[^{}\n]*\}\{%\n\\(?:sub)*section\{[^\n]*\}\}\s*)?"
+    return re.sub(heading + r"\\begin\{longtable\}.*?\\end\{longtable\}", reserve, latex, flags=re.DOTALL)
+
+
+class ReportPDFExporter(PDFExporter):
+    """nbconvert's PDF exporter, with tables kept on one page (:func:`keep_tables_together`)."""
+
+    def run_latex(self, filename, **kwargs):
+        path = Path(filename)
+        path.write_text(keep_tables_together(path.read_text()))
+        return super().run_latex(filename, **kwargs)
 
 
 def have_latex() -> bool:
@@ -74,11 +121,15 @@ def title_of(nb: nbformat.NotebookNode) -> str:
 
 
 def export(nb: nbformat.NotebookNode, fmt: str, out_dir: Path, name: str = "report") -> Path:
-    """Write ``nb`` without code cells as ``out_dir/name.pdf`` or ``.html``; returns the path."""
-    exporter = PDFExporter() if fmt == "pdf" else HTMLExporter(embed_images=True)
+    """Write ``nb`` without code and without its notebook-only cells (:func:`report_cells`) as
+    ``out_dir/name.pdf`` or ``.html``; returns the path."""
+    nb = report_cells(nb)
+    exporter = ReportPDFExporter() if fmt == "pdf" else HTMLExporter(embed_images=True)
     exporter.exclude_input = True            # no code, only prose, printed results and figures
     exporter.exclude_input_prompt = exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title_of(nb)}})
+    # the PDF sets the title in LaTeX's title block; a web page keeps it as its first heading
+    title = title_of(nb) if fmt == "pdf" else nb.cells[0].source.partition("\n")[0].lstrip("# ")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return atomic_write(out_dir / f"{name}.{fmt}",
                         lambda tmp: tmp.write_bytes(body if isinstance(body, bytes) else body.encode()))
 
