@@ -27,7 +27,7 @@ class ClipConfig:
     """Sizes of the small CLIP; a checkpoint stores it so that loading rebuilds the model."""
 
     embed_dim: int = 64            # the shared space
-    channels: tuple[int, int, int] = (32, 64, 96)   # the image encoder's three conv stages
+    channels: tuple[int, int, int] = (32, 48, 64)   # the image encoder's conv widths: 14 x 14, then 7 x 7
     width: int = 64                # the text encoder's token width
     layers: int = 2
     heads: int = 4
@@ -41,13 +41,13 @@ class ClipConfig:
 
 
 class ImageEncoder(nn.Module):
-    """Images (B, 1, 28, 28) in [-1, 1] -> embeddings (B, embed_dim): three conv stages, mean pool, linear."""
+    """Images (B, 1, 28, 28) in [-1, 1] -> embeddings (B, embed_dim): four 3 x 3 convs (28 -> 14 -> 7), mean pool, linear."""
 
     def __init__(self, config: ClipConfig):
         super().__init__()
         c1, c2, c3 = config.channels
         block = lambda i, o, s: [nn.Conv2d(i, o, 3, stride=s, padding=1), nn.GroupNorm(8, o), nn.SiLU()]
-        self.net = nn.Sequential(*block(1, c1, 1), *block(c1, c2, 2), *block(c2, c3, 2), *block(c3, c3, 1))
+        self.net = nn.Sequential(*block(1, c1, 2), *block(c1, c2, 1), *block(c2, c3, 2), *block(c3, c3, 1))
         self.proj = nn.Linear(c3, config.embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

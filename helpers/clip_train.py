@@ -52,11 +52,13 @@ class ClipState:
     optimizer: torch.optim.Optimizer
     step: int = 0
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0                # processor time of this process, all threads together
 
     def to_checkpoint(self) -> dict:
         """What :func:`save_checkpoint` writes: everything needed to resume or to load the model."""
         return {"kind": KIND, "config": self.config.to_dict(), "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "step": self.step, "elapsed_s": self.elapsed_s}
+                "optimizer": self.optimizer.state_dict(), "step": self.step, "elapsed_s": self.elapsed_s,
+                "cpu_s": self.cpu_s}
 
 
 def new_state(config: ClipTrainConfig) -> ClipState:
@@ -104,7 +106,7 @@ def train_step(state: ClipState, images: torch.Tensor, tokens: torch.Tensor) -> 
     loss.backward()
     state.optimizer.step()
     state.step += 1
-    return float(loss)
+    return float(loss.detach())
 
 
 def _start(config: ClipTrainConfig, out, resume: bool) -> ClipState:
@@ -117,7 +119,7 @@ def _start(config: ClipTrainConfig, out, resume: bool) -> ClipState:
     state = new_state(config_from_dict({**ckpt["config"], "steps": config.steps}))
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
-    state.step, state.elapsed_s = ckpt["step"], ckpt["elapsed_s"]
+    state.step, state.elapsed_s, state.cpu_s = ckpt["step"], ckpt["elapsed_s"], ckpt.get("cpu_s", 0.0)
     return state
 
 
@@ -134,14 +136,15 @@ def train_clip(config: ClipTrainConfig, data: ImageSet, attributes: DigitAttribu
     state = _start(config, out, resume)
     codes = assign_bins(attributes, bins or fit_bins(attributes))
     bar, losses, t0 = progress_bar(state.config.steps, "training CLIP", initial=state.step), [], time.monotonic()
-    base = state.elapsed_s
+    base, cpu_base, cpu0 = state.elapsed_s, state.cpu_s, time.process_time()
     while state.step < state.config.steps:
         losses.append(train_step(state, *batch(data, codes, state.config, state.step)))
-        state.elapsed_s = base + time.monotonic() - t0
+        state.elapsed_s, state.cpu_s = base + time.monotonic() - t0, cpu_base + time.process_time() - cpu0
         bar.update(1)
         if state.step % save_every == 0 or state.step == state.config.steps:
             record = {"step": state.step, "loss": sum(losses) / len(losses),
-                      "logit_scale": float(state.model.logit_scale()), "elapsed_s": round(state.elapsed_s, 1)}
+                      "logit_scale": float(state.model.logit_scale()), "elapsed_s": round(state.elapsed_s, 1),
+                      "cpu_s": round(state.cpu_s, 1)}
             bar.set_postfix(loss=f"{record['loss']:.3f}")
             losses = []
             if log is not None:

@@ -25,7 +25,8 @@ def split_words(text: str) -> list[str]:
 
 
 def _caption_texts() -> list[str]:
-    texts = [*captions.TRAIN_TEMPLATES, *captions.HELD_OUT_TEMPLATES, captions.CLASS_TEMPLATE, *captions.DIGIT_WORDS]
+    texts = [*captions.TRAIN_TEMPLATES, *captions.HELD_OUT_TEMPLATES, captions.CLASS_TEMPLATE, *captions.DIGIT_WORDS,
+             "and"]                                              # joins the words said after the digit
     texts += [w for table in (captions.BEFORE, captions.AFTER) for options in table.values() for w in options]
     return [t.replace("{before}", " ").replace("{after}", " ").replace("{digit}", " ") for t in texts]
 
@@ -55,12 +56,14 @@ def encode(text: str) -> torch.LongTensor:
     return torch.tensor([INDEX[w] for w in words], dtype=torch.long)
 
 
-def encode_batch(texts: list[str], length: int = CONTEXT) -> torch.LongTensor:
-    """Token indices (N, length) of ``texts``, padded with 0 (``<pad>``) on the right."""
+def encode_batch(texts: list[str], length: int | None = None) -> torch.LongTensor:
+    """Token indices (N, length) of ``texts``, padded with 0 (``<pad>``) on the right; ``length``
+    None: the longest text's (padding changes no embedding, so shorter batches cost less)."""
+    encoded = [encode(text) for text in texts]
+    length = length or max((len(t) for t in encoded), default=1)
     out = torch.zeros(len(texts), length, dtype=torch.long)
-    for i, text in enumerate(texts):
-        tokens = encode(text)[:length]
-        out[i, :len(tokens)] = tokens
+    for i, tokens in enumerate(encoded):
+        out[i, :min(len(tokens), length)] = tokens[:length]
     return out
 
 
