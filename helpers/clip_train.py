@@ -124,11 +124,14 @@ def _start(config: ClipTrainConfig, out, resume: bool) -> ClipState:
 
 
 def train_clip(config: ClipTrainConfig, data: ImageSet, attributes: DigitAttributes, out=None,
-               log=None, resume: bool = False, save_every: int = 100, bins: Bins | None = None) -> ClipState:
+               log=None, resume: bool = False, save_every: int = 100, bins: Bins | None = None,
+               pause_at: int | None = None) -> ClipState:
     """Train on ``data`` (the training digits) whose measurements are ``attributes`` (same order).
 
     out: checkpoint path, written atomically every ``save_every`` steps and at the end;
     log: a .jsonl file that gets one line (step, loss, scale, seconds) every ``save_every`` steps.
+    pause_at: stop after this step (saving ``out``) with the schedule still planned for ``config.steps``:
+    ``resume=True`` later continues exactly.
     """
     if len(attributes.labels) != len(data) or not torch.equal(attributes.labels, data.labels):
         raise ValueError(f"attributes ({len(attributes.labels)} digits) do not match the data ({len(data)} digits, "
@@ -137,13 +140,14 @@ def train_clip(config: ClipTrainConfig, data: ImageSet, attributes: DigitAttribu
     codes = assign_bins(attributes, bins or fit_bins(attributes))
     bar, losses, t0 = progress_bar(state.config.steps, "training CLIP", initial=state.step), [], time.monotonic()
     base, cpu_base, cpu0 = state.elapsed_s, state.cpu_s, time.process_time()
-    while state.step < state.config.steps:
+    end = state.config.steps if pause_at is None else min(pause_at, state.config.steps)
+    while state.step < end:
         losses.append(train_step(state, *batch(data, codes, state.config, state.step)))
         state.elapsed_s, state.cpu_s = base + time.monotonic() - t0, cpu_base + time.process_time() - cpu0
         bar.update(1)
-        if state.step % save_every == 0 or state.step == state.config.steps:
+        if state.step % save_every == 0 or state.step == end:
             record = {"step": state.step, "loss": sum(losses) / len(losses),
-                      "logit_scale": float(state.model.logit_scale()), "elapsed_s": round(state.elapsed_s, 1),
+                      "logit_scale": float(state.model.logit_scale().detach()), "elapsed_s": round(state.elapsed_s, 1),
                       "cpu_s": round(state.cpu_s, 1)}
             bar.set_postfix(loss=f"{record['loss']:.3f}")
             losses = []

@@ -1,4 +1,5 @@
 """The small CLIP: its loss by hand, its shapes, and the committed model reading real digits."""
+import json
 import math
 
 import pytest
@@ -6,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from helpers.clip_small import ClipConfig, SmallClip, contrastive_loss, count_parameters
-from helpers.clip_train import load_small_clip
+from helpers.clip_train import _start as new_or_resumed, load_small_clip
+from helpers.io import CheckpointError
 from helpers.evaluation import clip_small as E
 from helpers.io import ROOT
 from helpers.tokenizer import encode_batch
@@ -62,3 +64,30 @@ def test_the_committed_model_reads_real_digits(mnist):
     assert noise["clip_score"] < 0.5 * scores["clip_score"]
     with pytest.raises(ValueError, match=r"grey 28 x 28"):
         E.embed_images(model, torch.zeros(2, 3, 32, 32))
+
+
+def _tiny_run(tmp_path, steps_first: int | None):
+    from helpers.clip_train import ClipTrainConfig, train_clip
+    from helpers.data import fallback_digits
+    from helpers.morphometry import ATTRIBUTES, DigitAttributes, measure
+    data = fallback_digits(train=True)
+    data.images, data.labels = data.images[::70][:64], data.labels[::70][:64]
+    m = measure(data.images)
+    attrs = DigitAttributes(torch.stack([m[a] for a in ATTRIBUTES], 1), data.labels, len(data.labels))
+    config = ClipTrainConfig(steps=6, batch_size=16, warmup_steps=2,
+                             model=ClipConfig(embed_dim=16, channels=(8, 8, 8), width=16, layers=1, heads=2))
+    out = tmp_path / f"run_{steps_first}.pt"
+    if steps_first:
+        train_clip(config, data, attrs, out, save_every=3, pause_at=steps_first)
+    return train_clip(config, data, attrs, out, tmp_path / "log.jsonl", resume=steps_first is not None, save_every=2)
+
+
+def test_training_resumed_from_its_checkpoint_continues_exactly(tmp_path):
+    straight, resumed = _tiny_run(tmp_path, None), _tiny_run(tmp_path, 4)
+    assert straight.step == resumed.step == 6
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+    assert load_small_clip(tmp_path / "run_4.pt").config.embed_dim == 16
+    with pytest.raises(CheckpointError, match="already exists: resume it"):
+        new_or_resumed(straight.config, tmp_path / "run_4.pt", resume=False)
+    assert [r["step"] for r in map(json.loads, (tmp_path / "log.jsonl").read_text().splitlines())] == [2, 4, 6, 6]
