@@ -41,6 +41,12 @@ def lscpu() -> dict:
     return {k: fields[k].strip() for k in ("Model name", "CPU(s)") if k in fields}
 
 
+def command(config: ClipTrainConfig, threads: int = 1) -> str:
+    """The shell command that trains ``config`` with every flag spelled (what the model's record keeps)."""
+    return (f"DDPM_DATA=path/to/MNIST/raw python -m experiments.train_clip --steps {config.steps} "
+            f"--batch-size {config.batch_size} --lr {config.lr!r} --seed {config.seed} --threads {threads}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = ClipTrainConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,16 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def publish(state, out: Path, command: str, test) -> dict:
+def publish(state, out: Path, ran: str, test) -> dict:
     """Write the slim model file ``out`` and its record ``out.json``; returns the record."""
     atomic_write(out, lambda tmp: torch.save({"format": 1, "kind": KIND, "config": state.config.to_dict(),
                                               "model": state.model.state_dict(), "step": state.step,
                                               "elapsed_s": state.elapsed_s, "cpu_s": state.cpu_s}, tmp))
-    made = provenance("cpu", command)
+    made = provenance("cpu", ran)
     record = {"config": state.config.to_dict(), "steps": state.step, "seconds": round(state.elapsed_s, 1),
               "cpu_seconds": round(state.cpu_s, 1),
               "parameters": count_parameters(state.model), "lscpu": lscpu(), **made,
-              "torch": made["hardware"]["torch"],
+              "torch": made["hardware"]["torch"], "command": [command(state.config)], "history": ran,
               "metrics": {"zero_shot_accuracy_test": zero_shot_accuracy(load_small_clip(out), test.images, test.labels),
                           "test_images": len(test)}}
     save_json(record, out.with_suffix(".json"))
@@ -81,9 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"training the small CLIP needs full MNIST (found {train.source}); "
                          "set DDPM_DATA to a folder holding MNIST/raw")
     state = train_clip(config, train, load_attributes().split(train=True), args.run, args.log, args.resume)
-    command = " ".join(["DDPM_DATA=path/to/MNIST/raw python -m experiments.train_clip",
-                        *(sys.argv[1:] if argv is None else argv)])
-    record = publish(state, Path(args.out), command, test)
+    ran = " ".join(["DDPM_DATA=path/to/MNIST/raw python -m experiments.train_clip",
+                    *(sys.argv[1:] if argv is None else argv)])
+    record = publish(state, Path(args.out), ran, test)
     print(f"{state.step} steps in {state.elapsed_s:.0f} s ({state.cpu_s:.0f} CPU-seconds); zero-shot accuracy on the test digits "
           f"{record['metrics']['zero_shot_accuracy_test']:.2%}; wrote {args.out}")
     return record
