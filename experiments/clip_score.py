@@ -38,7 +38,7 @@ SETS = {"guided": ("ddpm_reference.pt", 1.5), "unguided": ("uncond_reference.pt"
 
 def held_out_pairs(model, images, labels, codes) -> dict:
     """For each held-out pair (bin, digit): accuracy choosing the bin among its attribute's bins on
-    test digits of that class, beside the same on the other classes (pairs seen in training)."""
+    test digits of that class (all, and those in the held-out bin), beside the same on the other classes."""
     out = {}
     for bin_name, digit in HELD_OUT_PAIRS:
         attribute = next(a for a, bins in BINS.items() if bin_name in bins)
@@ -46,6 +46,8 @@ def held_out_pairs(model, images, labels, codes) -> dict:
         out[f"{bin_name} {digit}"] = {
             "attribute": attribute,
             "held_out_class": E.attribute_accuracy(model, images[mine], labels[mine], codes[mine], attribute),
+            "held_out_class_in_that_bin": E.attribute_accuracy(model, images[mine], labels[mine], codes[mine],
+                                                               attribute, only=bin_name),
             "other_classes": E.attribute_accuracy(model, images[~mine], labels[~mine], codes[~mine], attribute)}
     return out
 

@@ -92,10 +92,11 @@ def attribute_auc(model: SmallClip, images: torch.Tensor, labels: torch.Tensor, 
 
 
 def attribute_accuracy(model: SmallClip, images: torch.Tensor, labels: torch.Tensor, codes: torch.Tensor,
-                       attribute: str, template: str = "a {before} {digit}") -> float:
-    """Share of images with a word for ``attribute`` whose most similar caption of their digit is their own bin."""
+                       attribute: str, template: str = "a {before} {digit}", only: str | None = None) -> float:
+    """Share of images with a word for ``attribute`` (``only``: in that bin) whose most similar caption
+    of their digit, among the attribute's bins, is their own bin."""
     column, bins = list(BINS).index(attribute), BINS[attribute]
-    keep = codes[:, column] >= 0
+    keep = codes[:, column] >= 0 if only is None else codes[:, column] == bins.index(only)
     texts = [attribute_prompt(k, b, template) for k in range(10) for b in bins]
     sim = similarities(model, images[keep], texts).view(-1, 10, len(bins))
     own = sim[torch.arange(int(keep.sum())), labels[keep]]
