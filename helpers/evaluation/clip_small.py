@@ -46,7 +46,7 @@ def similarities(model: SmallClip, images: torch.Tensor, texts: list[str]) -> to
 
 def class_probabilities(model: SmallClip, images: torch.Tensor, template: str = CLASS_TEMPLATE) -> torch.Tensor:
     """Softmax (N, 10) over the ten class captions of the scaled similarities."""
-    return (float(model.logit_scale()) * similarities(model, images, class_prompts(template))).softmax(dim=1)
+    return (float(model.logit_scale().detach()) * similarities(model, images, class_prompts(template))).softmax(dim=1)
 
 
 def zero_shot_accuracy(model: SmallClip, images: torch.Tensor, labels: torch.Tensor,
@@ -60,7 +60,7 @@ def clip_scores(model: SmallClip, images: torch.Tensor, labels: torch.Tensor, te
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},), one per image, got {tuple(labels.shape)}")
     sim = similarities(model, images, class_prompts(template))
-    probs = (float(model.logit_scale()) * sim).softmax(dim=1)
+    probs = (float(model.logit_scale().detach()) * sim).softmax(dim=1)
     own = sim.gather(1, labels.view(-1, 1)).squeeze(1)
     other = sim.scatter(1, labels.view(-1, 1), float("-inf")).max(dim=1).values
     return {"n": len(images), "clip_score": float(probs.gather(1, labels.view(-1, 1)).mean()),
