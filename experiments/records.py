@@ -64,6 +64,10 @@ def distill_command(record: dict) -> list[str]:
 
 def expected(path, record: dict) -> list[str]:
     """What ``record['command']`` should be for the record at ``path``."""
+    if path.stem == "clip_small":
+        from experiments.train_clip import command
+        from helpers.clip_train import config_from_dict
+        return [command(config_from_dict(record["config"]))]
     if "classifier" in path.stem:
         return classifier_command({**record, "out": str(path.relative_to(ROOT).with_suffix(".pt"))})
     if record.get("distilled"):

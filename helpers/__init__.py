@@ -13,6 +13,9 @@
 - :mod:`helpers.device`     CUDA / MPS / CPU, generators, hardware, progress bars
 - :mod:`helpers.cli`        ``python -m helpers train|sample``
 - :mod:`helpers.evaluation` the judge of generated images (classifier, metrics, FID, CLIP)
+- :mod:`helpers.morphometry` a digit's measured shape: stroke thickness, slant, width, height
+- :mod:`helpers.captions`   captions from those measurements; :mod:`helpers.tokenizer` their words as numbers
+- :mod:`helpers.clip_small` a small CLIP for digits; :mod:`helpers.clip_train` its training
 
 Import from the module that owns a name, e.g. ``from helpers.schedule import Diffusion``.
 """

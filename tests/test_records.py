@@ -5,7 +5,7 @@ import shlex
 
 import pytest
 
-from experiments import distill, records
+from experiments import distill, records, train_clip
 from helpers.cli import build_parser, config_from_args
 from helpers.config import Config
 from helpers.evaluation.cli import add_commands
@@ -24,6 +24,8 @@ def parse(command: str):
         parser = build_parser()
         add_commands(parser.commands)
         return "helpers", parser.parse_args(words[3:])
+    if words[2] == "experiments.train_clip":
+        return words[2], train_clip.build_parser().parse_args(words[3:])
     assert words[2] == "experiments.distill", command
     return words[2], distill.build_parser().parse_args(words[3:])
 
@@ -39,7 +41,10 @@ def test_each_recorded_command_parses_and_spells_the_models_settings(path):
     record = json.loads(path.read_text())
     parsed = [parse(c) for c in record["command"]]
     module, first = parsed[0]
-    if module == "experiments.distill":
+    if module == "experiments.train_clip":
+        assert (first.steps, first.batch_size, first.lr, first.seed) == tuple(
+            record["config"][k] for k in ("steps", "batch_size", "lr", "seed"))
+    elif module == "experiments.distill":
         assert (ROOT / first.teacher).is_file() and first.guidance == record["distilled"]["guidance"]
     elif first.command == "train-classifier":
         assert (first.dataset, first.epochs, first.seed, first.lr, first.batch_size) == tuple(
