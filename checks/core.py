@@ -98,15 +98,15 @@ BROADCAST_HINT = (" (alpha_bar[t] has shape (B,); to scale a batch of images (B,
                   "shape (B, 1, 1, 1))")
 
 
-def call(function: Any, *args: Any, name: str = "your function") -> Any:
+def call(function: Any, *args: Any, name: str = "a function") -> Any:
     """``function(*args)``; a placeholder's None becomes NotAnswered and an exception a NotYet hint."""
     if not callable(function):
-        raise NotYet(f"expected a function, got {type_name(function)}")
+        raise NotYet(f"expected {name}, got {type_name(function)}")
     try:
         out = function(*args)
     except Exception as err:
         hint = BROADCAST_HINT if "must match the size of tensor" in str(err) else ""
-        raise NotYet(f"{name} raised {one_line(err)}{hint}") from None
+        raise NotYet(f"your function raised {one_line(err)}{hint}") from None
     if out is None:
         raise NotAnswered
     return out

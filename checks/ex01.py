@@ -37,7 +37,7 @@ def _predict_x0_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Ten
 def predict_x0(answer) -> str:
     """Against Diffusion.predict_x0 on random batches of three schedules."""
     for kind, x_t, t, eps, d in _predict_x0_cases():
-        got = as_tensor_like(call(answer, x_t, t, eps, d.alpha_bar, name="my_predict_x0"), x_t, "my_predict_x0's x0",
+        got = as_tensor_like(call(answer, x_t, t, eps, d.alpha_bar, name="a function my_predict_x0(x_t, t, eps, alpha_bar)"), x_t, "my_predict_x0's x0",
                              " (one clean image per noisy one)")
         want = d.predict_x0(x_t, t, eps)
         if close(got, want, TOL):
@@ -82,7 +82,7 @@ def _snr_cases() -> list[tuple[str, torch.Tensor]]:
 def snr_crossing(answer) -> str:
     """Against the first index with alpha_bar / (1 - alpha_bar) < 1, on eight schedules."""
     for name, alpha_bar in _snr_cases():
-        got = as_int(call(answer, alpha_bar.clone(), name="first_t_snr_below_1"), "first_t_snr_below_1's answer")
+        got = as_int(call(answer, alpha_bar.clone(), name="a function first_t_snr_below_1(alpha_bar)"), "first_t_snr_below_1's answer")
         want = _first_below_1(alpha_bar)
         if got == want:
             continue
@@ -106,7 +106,7 @@ def two_steps(answer) -> str:
     g = generator()
     pairs = [(0.99, 0.98), (0.5, 0.5)] + [tuple(torch.rand(2, generator=g, dtype=torch.float64).tolist()) for _ in range(4)]
     for a1, a2 in pairs:
-        out = call(answer, a1, a2, name="one_step_equivalent")
+        out = call(answer, a1, a2, name="a function one_step_equivalent(alpha_1, alpha_2)")
         if isinstance(out, torch.Tensor) and out.numel() == 2:
             out = out.flatten().tolist()
         if not isinstance(out, (tuple, list)) or len(out) != 2:
