@@ -55,7 +55,7 @@ def solution_answer(exercise_id: str):
 
 def test_every_registered_exercise_has_a_solution_cell_and_every_check_call_a_registered_id():
     assert set(solution_cells()) == set(REGISTRY)
-    assert {"01.1", "01.2", "01.3", "01.4"} <= set(REGISTRY)
+    assert {"01.1", "01.2", "01.3", "01.4", "02.1", "02.2", "02.3"} <= set(REGISTRY)
 
 
 @pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
@@ -70,6 +70,11 @@ def test_the_notebooks_solution_passes(exercise_id, capsys):
 def _x0(x_t, t, eps, alpha_bar, index=lambda t: t, root=torch.sqrt, sign=-1):
     ab = alpha_bar[index(t)].view(-1, 1, 1, 1)
     return (x_t + sign * root(1 - ab) * eps) / root(ab)
+
+
+def _count(*args, skips=True):
+    from helpers.unet import UNet, count_parameters
+    return count_parameters(UNet(*args, skip_connections=skips))
 
 
 WRONG = {
@@ -100,14 +105,32 @@ WRONG = {
         (lambda a1, a2: math.sqrt(a1 * a2), "should return a pair"),
         (lambda a1, a2: (math.sqrt(a1 + a2), 0.5), "what multiplies it"),
     ],
+    "02.1": [
+        (lambda c_in, c_out, k: c_in * c_out * k * k, "one more number per output channel"),        # forgot the bias
+        (lambda c_in, c_out, k: c_in * c_out * k + c_out, "k * k weights"),                        # k, not k^2
+        (lambda c_in, c_out, k: c_in * k * k + c_out, "its own kernel over every input channel"),
+        (lambda c_in, c_out, k: 2 * c_in * c_out * k * k, "too many"),
+        (lambda c_in, c_out, k: float(c_in * c_out * k * k + c_out), "should be an int"),
+    ],
+    "02.2": [
+        (lambda size, levels: size % 2 ** levels == 0, "halves it"),                                 # off by one level
+        (lambda size, levels: size % 2 == 0, "refuses 28 x 28 images with 4 levels"),
+        (lambda size, levels: 1, "True or False"),
+        (lambda size, levels: "yes", "True or False"),
+    ],
+    "02.3": [
+        (lambda *a: _count(*a, skips=False) - _count(*a), "the sign is reversed"),
+        (lambda *a: _count(*a, skips=False), "one model's whole count"),
+        (lambda *a: _count(*a) - _count(*a, skips=False) + 1, "build both models"),
+        (lambda *a: _count(*a) / _count(*a, skips=False), "should be an int"),
+    ],
     "01.4": [(910, "not below 0.01 yet"), (920, "a shorter chain does too"), (1000, "a shorter chain does too"),
              (300, "not below 0.01 yet"), (911.0, "should be an int"), ("911", "should be an int"), (1, "at least 2")],
 }
 
 
 def test_every_exercise_has_wrong_answers_listed():
-    assert set(WRONG) >= {i for i in REGISTRY if i.startswith("01")}
-    assert set(WRONG) <= set(REGISTRY)
+    assert set(WRONG) == set(REGISTRY)
 
 
 @pytest.mark.parametrize("exercise_id, index", [(i, k) for i in sorted(WRONG) for k in range(len(WRONG[i]))])
@@ -141,7 +164,7 @@ def test_a_raising_function_gets_its_error_in_the_hint():
     assert verdict("01.1", _raises) == (False, "Not yet: your function raised ValueError: not written yet")
 
 
-FUNCTIONS = ("01.1", "01.2", "01.3")          # the exercises whose answer is a function
+FUNCTIONS = ("01.1", "01.2", "01.3", "02.1", "02.2", "02.3")          # the exercises whose answer is a function
 
 
 @pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
