@@ -37,8 +37,9 @@ def _predict_x0_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Ten
 def predict_x0(answer) -> str:
     """Against Diffusion.predict_x0 on random batches of three schedules."""
     for kind, x_t, t, eps, d in _predict_x0_cases():
-        got = as_tensor_like(call(answer, x_t, t, eps, d.alpha_bar, name="a function my_predict_x0(x_t, t, eps, alpha_bar)"), x_t, "my_predict_x0's x0",
-                             " (one clean image per noisy one)")
+        inputs = (x_t.clone(), t.clone(), eps.clone(), d.alpha_bar.clone())     # the answer may change them in place
+        out = call(answer, *inputs, name="a function my_predict_x0(x_t, t, eps, alpha_bar)")
+        got = as_tensor_like(out, x_t, "my_predict_x0's x0", " (one clean image per noisy one)")
         want = d.predict_x0(x_t, t, eps)
         if close(got, want, TOL):
             continue
@@ -56,8 +57,9 @@ def predict_x0(answer) -> str:
                 d.predict_x0(x_t, t + 1, eps),
         }
         hint = first_match(got, mistakes, TOL)
-        raise NotYet(hint or f"on the {kind} schedule your x0 is off by up to {float((got - want).abs().max()):.3g}: "
-                             "rearrange x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps for x0, one term at a time")
+        off = float((got - want).abs().max())
+        raise NotYet(hint or f"on the {kind} schedule your x0 is off by up to {off:.3g}: rearrange "
+                             "x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps for x0, one term at a time")
     return (f"my_predict_x0 recovers x0 as Diffusion.predict_x0 does (within {TOL:g}) on 28 random noisy images "
             "of three schedules")
 
@@ -82,7 +84,8 @@ def _snr_cases() -> list[tuple[str, torch.Tensor]]:
 def snr_crossing(answer) -> str:
     """Against the first index with alpha_bar / (1 - alpha_bar) < 1, on eight schedules."""
     for name, alpha_bar in _snr_cases():
-        got = as_int(call(answer, alpha_bar.clone(), name="a function first_t_snr_below_1(alpha_bar)"), "first_t_snr_below_1's answer")
+        out = call(answer, alpha_bar.clone(), name="a function first_t_snr_below_1(alpha_bar)")
+        got = as_int(out, "first_t_snr_below_1's answer")
         want = _first_below_1(alpha_bar)
         if got == want:
             continue
@@ -104,7 +107,8 @@ def snr_crossing(answer) -> str:
 def two_steps(answer) -> str:
     """Against (sqrt(a1 a2), sqrt(1 - a1 a2)) on random pairs of alphas."""
     g = generator()
-    pairs = [(0.99, 0.98), (0.5, 0.5)] + [tuple(torch.rand(2, generator=g, dtype=torch.float64).tolist()) for _ in range(4)]
+    pairs = [(0.99, 0.98), (0.5, 0.5)] + [tuple(torch.rand(2, generator=g, dtype=torch.float64).tolist())
+                                          for _ in range(4)]
     for a1, a2 in pairs:
         out = call(answer, a1, a2, name="a function one_step_equivalent(alpha_1, alpha_2)")
         if isinstance(out, torch.Tensor) and out.numel() == 2:

@@ -20,7 +20,8 @@ def _lr_cases() -> list[tuple[float, int, int, int]]:
     the start, the warm-up's edge, random steps."""
     cases, g = [], generator()
     for peak, warmup, total in ((2e-3, 200, 5000), (1e-3, 10, 100), (5e-4, 1, 37)):
-        steps = [total, total // 2, 0, 1, warmup - 1, warmup, total - 1] + torch.randint(0, total, (3,), generator=g).tolist()
+        steps = [total, total // 2, 0, 1, warmup - 1, warmup, total - 1]
+        steps += torch.randint(0, total, (3,), generator=g).tolist()
         cases += [(peak, warmup, total, s) for s in steps]
     return cases
 

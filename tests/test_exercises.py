@@ -129,7 +129,8 @@ WRONG = {
         (lambda *a: _count(*a) / _count(*a, skips=False), "should be an int"),
     ],
     "03.1": [
-        (lambda s, p, w, n: p * min(1, s / w) * 0.5 * (1 + math.cos(math.pi * s / n)), "the first update would do nothing"),
+        (lambda s, p, w, n: p * min(1, s / w) * 0.5 * (1 + math.cos(math.pi * s / n)),
+         "the first update would do nothing"),
         (lambda s, p, w, n: p * 0.5 * (1 + math.cos(math.pi * s / n)), "warm-up starts near zero"),   # no warm-up
         (lambda s, p, w, n: p * min(1, (s + 1) / w), "brought it to zero"),                             # no decay
         (lambda s, p, w, n: p * min(1, (s + 1) / w) * 0.5 * (1 + math.cos(2 * math.pi * s / n)), "brought it to zero"),
@@ -188,7 +189,7 @@ def test_a_raising_function_gets_its_error_in_the_hint():
     assert verdict("01.1", _raises) == (False, "Not yet: your function raised ValueError: not written yet")
 
 
-FUNCTIONS = ("01.1", "01.2", "01.3", "02.1", "02.2", "02.3", "03.1", "03.2", "03.3")          # the exercises whose answer is a function
+FUNCTIONS = ("01.1", "01.2", "01.3", "02.1", "02.2", "02.3", "03.1", "03.2", "03.3")   # answered by a function
 
 
 @pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
