@@ -39,6 +39,11 @@ def test_exercises_have_collapsed_solutions_that_run(path):
     assert any("## Your turn" in source(c) for c in nb)
     for cell in solutions:
         assert cell["metadata"]["jupyter"]["source_hidden"] and cell["execution_count"] is not None
+    if any("check(" in source(c) for c in nb if c["cell_type"] == "code"):      # checked exercises (package checks)
+        for cell in solutions:          # collapsed in Colab's form view too, and the committed output says "Right"
+            assert cell["metadata"].get("cellView") == "form" and source(cell).startswith("#@title Solution")
+            printed = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+            assert printed.startswith("Right: ") and "Not yet" not in printed, printed[:200]
 
 
 @pytest.mark.parametrize("path", TEACHING, ids=lambda p: p.name)
