@@ -101,3 +101,14 @@ def test_the_readme_check_fails_when_a_number_is_edited(tmp_path, monkeypatch):
     monkeypatch.setattr(readme, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(readme, "NOTEBOOKS", tmp_path / "notebooks")
     assert readme.main(["--check"]) == 1
+
+
+def test_the_clip_notebooks_quoted_numbers_are_printed_from_the_results_file():
+    """Every percentage in notebook 08's text is printed by a cell whose output nbval compares, and
+    that cell reads results/clip_small.json (so the text cannot drift from the file unnoticed)."""
+    nb = cells(next(p for p in NOTEBOOKS if p.name.startswith("08_")))
+    quoted = {m for c in nb if c["cell_type"] == "markdown" for m in re.findall(r"\d+\.\d+%", source(c))}
+    printed = "".join("".join(o.get("text", "")) for c in nb if c["cell_type"] == "code"
+                      and "committed[" in source(c) and "NBVAL_IGNORE_OUTPUT" not in source(c)
+                      for o in c.get("outputs", []))
+    assert quoted and all(q in printed for q in quoted), sorted(q for q in quoted if q not in printed)
