@@ -27,7 +27,7 @@ def test_every_notebook_opens_with_the_same_set_up_cell_and_the_repository_of_py
     assert f'REPO_URL = "{readme.repo_url()}"' in setup and "raise ModuleNotFoundError" in setup
 
 
-WITH_EXERCISES = ("01", "02", "03", "04", "05", "06", "09")     # 10 ends with "Going further"; 11 is the analysis
+WITH_EXERCISES = ("01", "02", "03", "04", "05", "06", "08", "09")     # 10 ends with "Going further"; 11 is the analysis
 
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in WITH_EXERCISES], ids=lambda p: p.name)
@@ -80,7 +80,9 @@ def test_the_colour_notebook_says_which_pictures_its_outputs_show():
 
 def test_readme_is_a_front_door_whose_tables_come_from_the_files():
     text = (ROOT / "README.md").read_text()
-    assert len(text.encode()) <= 6 * 1024
+    table = re.search(r"<!-- notebooks:start.*?<!-- notebooks:end -->", text, re.S).group()
+    assert len(table.splitlines()) == len(NOTEBOOKS) + 4    # markers, header, rule: one generated row per notebook
+    assert len(text.replace(table, "").encode()) <= 4.5 * 1024, "the README's prose is no longer short"
     assert readme.main(["--check"]) == 0, "README.md is out of date: python -m experiments.readme"
     for path in NOTEBOOKS:
         assert readme.colab_link(path.name) in text
@@ -99,3 +101,14 @@ def test_the_readme_check_fails_when_a_number_is_edited(tmp_path, monkeypatch):
     monkeypatch.setattr(readme, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(readme, "NOTEBOOKS", tmp_path / "notebooks")
     assert readme.main(["--check"]) == 1
+
+
+def test_the_clip_notebooks_quoted_numbers_are_printed_from_the_results_file():
+    """Every percentage in notebook 08's text is printed by a cell whose output nbval compares, and
+    that cell reads results/clip_small.json (so the text cannot drift from the file unnoticed)."""
+    nb = cells(next(p for p in NOTEBOOKS if p.name.startswith("08_")))
+    quoted = {m for c in nb if c["cell_type"] == "markdown" for m in re.findall(r"\d+\.\d+%", source(c))}
+    printed = "".join("".join(o.get("text", "")) for c in nb if c["cell_type"] == "code"
+                      and "committed[" in source(c) and "NBVAL_IGNORE_OUTPUT" not in source(c)
+                      for o in c.get("outputs", []))
+    assert quoted and all(q in printed for q in quoted), sorted(q for q in quoted if q not in printed)

@@ -55,7 +55,8 @@ def solution_answer(exercise_id: str):
 
 def test_every_registered_exercise_has_a_solution_cell_and_every_check_call_a_registered_id():
     assert set(solution_cells()) == set(REGISTRY)
-    assert set(REGISTRY) == {"01.1", "01.2", "01.3", "01.4", "02.1", "02.2", "02.3"}
+    assert set(REGISTRY) == {"01.1", "01.2", "01.3", "01.4", "02.1", "02.2", "02.3",
+                             "08.1", "08.2", "08.3"}
 
 
 @pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
@@ -70,6 +71,21 @@ def test_the_notebooks_solution_passes(exercise_id, capsys):
 def _x0(x_t, t, eps, alpha_bar, index=lambda t: t, root=torch.sqrt, sign=-1):
     ab = alpha_bar[index(t)].view(-1, 1, 1, 1)
     return (x_t + sign * root(1 - ab) * eps) / root(ab)
+
+
+def _halves(logits):
+    import torch.nn.functional as F
+    target = torch.arange(len(logits))
+    return F.cross_entropy(logits, target), F.cross_entropy(logits.T, target)
+
+
+def _area_length(mask):
+    from helpers.morphometry import skeleton
+    return mask.sum(dim=(1, 2)).float(), skeleton(mask).sum(dim=(1, 2)).float()
+
+
+def _wins(pos, neg, tie=0.5):
+    return float((pos[:, None] > neg[None, :]).double().mean() + tie * (pos[:, None] == neg[None, :]).double().mean())
 
 
 def _count(*args, skips=True):
@@ -124,6 +140,31 @@ WRONG = {
         (lambda *a: _count(*a) - _count(*a, skips=False) + 1, "build both models"),
         (lambda *a: _count(*a) / _count(*a, skips=False), "should be an int"),
     ],
+    "08.1": [
+        (lambda lg: _halves(lg)[0], "only the images' half"),                                       # rows only
+        (lambda lg: _halves(lg)[1], "only the captions' half"),                                     # columns only
+        (lambda lg: sum(_halves(lg)), "their mean, not their sum"),
+        (lambda lg: -sum(_halves(lg)) / 2, "the sign is reversed"),
+        (lambda lg: sum(_halves(lg)) / 2 * len(lg), "summed over the batch"),
+        (lambda lg: -(lg.log_softmax(1)[:, 0].mean() + lg.log_softmax(0)[0].mean()) / 2, "the target of row i is i"),
+        (lambda lg: -(lg.log_softmax(1).diagonal() + lg.log_softmax(0).diagonal()) / 2, "one number"),  # no mean
+        (lambda lg: -lg.diagonal().mean(), "cross-entropy of the rows and of the columns"),  # logits, not log-probs
+    ],
+    "08.2": [
+        (lambda m: _area_length(m)[1] / _area_length(m)[0], "upside down"),
+        (lambda m: _area_length(m)[0], "the ink's area alone"),
+        (lambda m: _area_length(m)[1], "the skeleton's length alone"),
+        (lambda m: _area_length(m)[0] / (28 * 28), "not by the whole image's pixel count"),
+        (lambda m: _area_length(m)[0] / m.sum(dim=1).max(dim=1).values, "off by up to"),   # divided by the height
+        (lambda m: (_area_length(m)[0] / _area_length(m)[1])[:5], "one thickness per digit"),
+    ],
+    "08.3": [
+        (lambda p, n: 1 - _wins(p, n), "that is 1 - AUC"),
+        (lambda p, n: _wins(p, n, tie=0.0), "counts as half a win"),
+        (lambda p, n: _wins(p, n, tie=1.0), "not a whole one"),
+        (lambda p, n: float((p > 0).double().mean()), "compare every positive with every negative"),
+        (lambda p, n: torch.tensor([_wins(p, n)] * 2), "should be a number"),
+    ],
     "01.4": [(910, "not below 0.01 yet"), (920, "a shorter chain does too"), (1000, "a shorter chain does too"),
              (300, "not below 0.01 yet"), (911.0, "should be an int"), ("911", "should be an int"), (1, "at least 2")],
 }
@@ -164,7 +205,7 @@ def test_a_raising_function_gets_its_error_in_the_hint():
     assert verdict("01.1", _raises) == (False, "Not yet: your function raised ValueError: not written yet")
 
 
-FUNCTIONS = ("01.1", "01.2", "01.3", "02.1", "02.2", "02.3")   # answered by a function
+FUNCTIONS = ("01.1", "01.2", "01.3", "02.1", "02.2", "02.3", "08.1", "08.2", "08.3")   # answered by a function
 
 
 @pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
