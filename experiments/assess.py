@@ -113,12 +113,19 @@ def grade(source, judge: tuple | None = None, n: int = 1000, steps: int = 25, gu
     return Grade(name, passed, reason, record["accuracy"], record["fid"], record["floor_fid"], n)
 
 
-def grade_folder(folder: str | os.PathLike, judge: tuple, **settings) -> list[Grade]:
-    """A :class:`Grade` for every ``*.pt`` in ``folder`` (sorted by name), printing each line as it comes."""
+def checkpoints(folder: str | os.PathLike) -> list[Path]:
+    """The ``*.pt`` files in ``folder``, sorted by name; a one-line exit when there are none."""
+    if not Path(folder).is_dir():
+        raise SystemExit(f"{folder} is not a folder")
     paths = sorted(Path(folder).glob("*.pt"))
     if not paths:
         raise SystemExit(f"no checkpoints (*.pt) in {folder}")
-    grades = []
+    return paths
+
+
+def grade_folder(folder: str | os.PathLike, judge: tuple, **settings) -> list[Grade]:
+    """A :class:`Grade` for every ``*.pt`` in ``folder`` (sorted by name), printing each line as it comes."""
+    paths, grades = checkpoints(folder), []
     for path in paths:
         grades.append(grade(path, judge, **settings))
         print(table_line(grades[-1]), flush=True)
@@ -155,8 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> list[Grade]:
     args = build_parser().parse_args(argv)
-    if not Path(args.folder).is_dir():
-        raise SystemExit(f"{args.folder} is not a folder")
+    checkpoints(args.folder)
     if args.n < 2 or args.steps < 2:
         raise SystemExit(f"--n and --steps must be at least 2 (FID needs two digits, DDIM two steps), "
                          f"got --n {args.n} --steps {args.steps}")
