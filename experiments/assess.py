@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from experiments.common import load_judge, sample_and_score, summary
+from experiments.common import load_judge, sample_and_score
 from helpers.device import pick_device
 from helpers.io import CheckpointError, atomic_write, load_model
 from helpers.samplers import parse_sampler
@@ -49,6 +49,7 @@ class Grade:
 
     @property
     def fid_over_floor(self) -> float | None:
+        """FID over the floor: 1 is as close to the test digits as n real digits come."""
         return None if self.fid is None else self.fid / self.floor
 
     def row(self) -> dict:
@@ -107,10 +108,9 @@ def grade(source, judge: tuple | None = None, n: int = 1000, steps: int = 25, gu
     except (CheckpointError, ValueError) as e:
         return Grade(name, False, f"not graded: {str(e).splitlines()[0]}")
     classifier, real = judge or load_judge(device, need_full=False)
-    record = summary(sample_and_score(model, diffusion, classifier, real, n, guidance, f"ddim:{steps}", seed,
-                                      batch_size))
-    passed, reason = verdict(record["accuracy"], record["fid"] / record["floor_fid"])
-    return Grade(name, passed, reason, record["accuracy"], record["fid"], record["floor_fid"], n)
+    record = sample_and_score(model, diffusion, classifier, real, n, guidance, f"ddim:{steps}", seed, batch_size)
+    accuracy, fid, floor = record["accuracy"], record["distances"]["fid"], record["floor"]["fid"]
+    return Grade(name, *verdict(accuracy, fid / floor), accuracy, fid, floor, n)
 
 
 def checkpoints(folder: str | os.PathLike) -> list[Path]:
