@@ -88,8 +88,8 @@ def _open(source, device) -> tuple[str, torch.nn.Module, object]:
 
 def _check(model, diffusion, steps: int, guidance: float) -> None:
     """Raise the samplers' own ValueError when the model cannot make guided digits with DDIM."""
-    parse_sampler(f"ddim:{steps}").chain(diffusion)          # a flow-matching model, or too short a chain
     eps_model(model, torch.zeros(1, dtype=torch.long), guidance)   # an unconditional model
+    parse_sampler(f"ddim:{steps}").chain(diffusion)          # a flow-matching model, or too short a chain
 
 
 def grade(source, judge: tuple | None = None, n: int = 1000, steps: int = 25, guidance: float = 1.5,
