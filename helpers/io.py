@@ -231,13 +231,14 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", use_
 
 
 def describe_model(path: str | os.PathLike) -> str:
-    """One line on a model file: training steps, minutes, and the machine (from the .json record beside it)."""
-    state, record = load_checkpoint(path), Path(path).with_suffix(".json")
-    info = json.loads(record.read_text()) if record.is_file() else {}
-    machine = info.get("hardware", {})
-    where = f" on {machine['device_name']} ({machine['cpu_count']} CPU cores)" if "device_name" in machine else ""
-    return (f"{Path(path).name}: {state['step']:,} training steps, {state.get('elapsed_s', 0) / 60:.0f} minutes"
-            f"{where}, {'class-conditional' if state['config'].conditional else 'unconditional'}")
+    """One line on a model file: its name, training steps, minutes of training, and whether it takes labels.
+
+    The machine is left out: a notebook says once where its committed numbers were measured, and
+    the .json record beside the model keeps it.
+    """
+    state = load_checkpoint(path)
+    return (f"{Path(path).name}: {state['step']:,} training steps, {state.get('elapsed_s', 0) / 60:.0f} minutes, "
+            f"{'class-conditional' if state['config'].conditional else 'unconditional'}")
 
 
 def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, extra: dict | None = None) -> Path:

@@ -172,15 +172,16 @@ def matched_timestep(diffusion: Diffusion, sigma: float) -> int:
 
 
 @torch.no_grad()
-def remove_noise(eps_model: EpsModel, diffusion: Diffusion, y: torch.Tensor, sigma: float,
+def remove_noise(eps_model: EpsModel, diffusion: Diffusion, noisy: torch.Tensor, sigma: float,
                  sampler: str | Sampler | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Denoise y = x + sigma * z, (B, C, H, W), by treating sqrt(alpha_bar_t) y as x_t at the matched timestep.
+    """Denoise the observation ``noisy`` = x + sigma * z, (B, C, H, W), by treating sqrt(alpha_bar_t) * noisy as
+    x_t at the matched timestep. Returns (B, C, H, W).
 
     sampler None: the model's one-step clean estimate (the blurriest, best in mean squared
     error); a spec such as "ddpm:50": the reverse process from there (sharper, a sample).
     """
     t = matched_timestep(diffusion, sigma)
-    x_t = diffusion.alpha_bar[t].sqrt().to(y.device) * y
+    x_t = diffusion.alpha_bar[t].sqrt().to(noisy.device) * noisy
     if sampler is None:
         return denoise(eps_model, diffusion, x_t, t)[1]
     return _reverse_from(eps_model, diffusion, x_t, t + 1, parse_sampler(sampler), generator).clamp(-1, 1)
