@@ -290,7 +290,7 @@ def test_the_published_figure_check_finds_an_unsourced_one():
 # differential equation)"). Italics in a notebook's markdown introduce a glossary term, except the
 # words below, which are emphasis; "Answer." opens each exercise's answer.
 EMPHASIS = {"answer.", "italics", "later", "same", "when", "which", "real", "further", "guided", "one", "new",
-            "why", "original", "average", "test", "not", "worse than predicting zero", "weaker version of itself",
+            "why", "how", "training", "original", "average", "test", "not", "worse than predicting zero", "weaker version of itself",
             "hallucinate"}
 GLOSSARY = ROOT / "notebooks" / "GLOSSARY.md"
 
