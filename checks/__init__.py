@@ -9,7 +9,7 @@ inputs from a fixed ``torch.Generator``; numbers within a stated tolerance. ``ch
 otter-grader was weighed and not used: it needs ipywidgets>=8.1.5, which clashes with Colab's 7.7;
 nbgrader was weighed and not used: it needs a server and a database for what a function call does here.
 """
-from . import ex01, ex02, ex08  # noqa: F401  (each registers its exercises)
+from . import ex01, ex02, ex03, ex08  # noqa: F401  (each registers its exercises)
 from .core import REGISTRY, check, verdict
 
 __all__ = ["check", "verdict", "REGISTRY"]

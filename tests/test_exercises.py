@@ -55,7 +55,7 @@ def solution_answer(exercise_id: str):
 
 def test_every_registered_exercise_has_a_solution_cell_and_every_check_call_a_registered_id():
     assert set(solution_cells()) == set(REGISTRY)
-    assert set(REGISTRY) == {"01.1", "01.2", "01.3", "01.4", "02.1", "02.2", "02.3",
+    assert set(REGISTRY) == {"01.1", "01.2", "01.3", "01.4", "02.1", "02.2", "02.3", "03.1", "03.2", "03.3",
                              "08.1", "08.2", "08.3"}
 
 
@@ -86,6 +86,10 @@ def _area_length(mask):
 
 def _wins(pos, neg, tie=0.5):
     return float((pos[:, None] > neg[None, :]).double().mean() + tie * (pos[:, None] == neg[None, :]).double().mean())
+
+
+def _d(decay, step):
+    return min(decay, (1 + step) / (10 + step))
 
 
 def _count(*args, skips=True):
@@ -165,6 +169,27 @@ WRONG = {
         (lambda p, n: float((p > 0).double().mean()), "compare every positive with every negative"),
         (lambda p, n: torch.tensor([_wins(p, n)] * 2), "should be a number"),
     ],
+    "03.1": [
+        (lambda s, p, w, n: p * min(1, s / w) * 0.5 * (1 + math.cos(math.pi * s / n)),
+         "the first update would do nothing"),
+        (lambda s, p, w, n: p * 0.5 * (1 + math.cos(math.pi * s / n)), "warm-up starts near zero"),   # no warm-up
+        (lambda s, p, w, n: p * min(1, (s + 1) / w), "brought it to zero"),                             # no decay
+        (lambda s, p, w, n: p * min(1, (s + 1) / w) * 0.5 * (1 + math.cos(2 * math.pi * s / n)), "brought it to zero"),
+        (lambda s, p, w, n: p * min(1, (s + 1) / w) * math.cos(math.pi * s / n / 2), "the course's"),  # quarter cosine
+        (lambda s, p, w, n: "2e-3", "should be a number"),
+    ],
+    "03.2": [
+        (lambda e, p, d, s: (1 - _d(d, s)) * e + _d(d, s) * p, "follows the newest weights"),         # swapped
+        (lambda e, p, d, s: d * e + (1 - d) * p, "you use the decay as given"),                         # no warm-up
+        (lambda e, p, d, s: _d(d, s) * e + p, "weights sum to 1"),
+        (lambda e, p, d, s: (_d(d, s) * e + (1 - _d(d, s)) * p).tolist(), "should be a torch.Tensor"),
+    ],
+    "03.3": [
+        (lambda ab: math.sqrt((1 - ab) / ab), "the other direction"),
+        (lambda ab: ab / (1 - ab), "square roots"),
+        (lambda ab: math.sqrt(ab), "see what multiplies x0_hat"),
+        (lambda ab: (math.sqrt(ab), math.sqrt(1 - ab)), "should be a number"),
+    ],
     "01.4": [(910, "not below 0.01 yet"), (920, "a shorter chain does too"), (1000, "a shorter chain does too"),
              (300, "not below 0.01 yet"), (911.0, "should be an int"), ("911", "should be an int"), (1, "at least 2")],
 }
@@ -205,7 +230,7 @@ def test_a_raising_function_gets_its_error_in_the_hint():
     assert verdict("01.1", _raises) == (False, "Not yet: your function raised ValueError: not written yet")
 
 
-FUNCTIONS = ("01.1", "01.2", "01.3", "02.1", "02.2", "02.3", "08.1", "08.2", "08.3")   # answered by a function
+FUNCTIONS = ("01.1", "01.2", "01.3", "02.1", "02.2", "02.3", "03.1", "03.2", "03.3", "08.1", "08.2", "08.3")   # answered by a function
 
 
 @pytest.mark.parametrize("exercise_id", sorted(REGISTRY))
