@@ -80,8 +80,8 @@ def plot_schedules(curves: dict[str, dict[str, torch.Tensor]], size=(12, 3.2)) -
 
 
 def plot_losses(losses: Sequence[float], window: int = 50, title: str = "training loss",
-                size=(6, 3.5)) -> plt.Figure:
-    """Per-step loss (faint) and its moving average over ``window`` steps, log scale."""
+                size=(6, 3.5), ylabel: str = "noise-prediction MSE") -> plt.Figure:
+    """Per-step loss (faint) and its moving average over ``window`` steps, log scale; ``ylabel`` names the loss."""
     fig, ax = plt.subplots(figsize=size)
     y = np.asarray(losses, dtype=float)
     ax.plot(np.arange(1, len(y) + 1), y, alpha=0.25, label="per step")
@@ -90,7 +90,7 @@ def plot_losses(losses: Sequence[float], window: int = 50, title: str = "trainin
         ax.plot(np.arange(window, len(y) + 1), smooth, label=f"mean of {window}")
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("noise-prediction MSE")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
