@@ -80,8 +80,8 @@ def plot_schedules(curves: dict[str, dict[str, torch.Tensor]], size=(12, 3.2)) -
 
 
 def plot_losses(losses: Sequence[float], window: int = 50, title: str = "training loss",
-                size=(6, 3.5)) -> plt.Figure:
-    """Per-step loss (faint) and its moving average over ``window`` steps, log scale."""
+                size=(6, 3.5), ylabel: str = "noise-prediction MSE") -> plt.Figure:
+    """Per-step loss (faint) and its moving average over ``window`` steps, log scale; ``ylabel`` names the loss."""
     fig, ax = plt.subplots(figsize=size)
     y = np.asarray(losses, dtype=float)
     ax.plot(np.arange(1, len(y) + 1), y, alpha=0.25, label="per step")
@@ -90,7 +90,7 @@ def plot_losses(losses: Sequence[float], window: int = 50, title: str = "trainin
         ax.plot(np.arange(window, len(y) + 1), smooth, label=f"mean of {window}")
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("noise-prediction MSE")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
@@ -131,5 +131,40 @@ def plot_heatmap(values: torch.Tensor, xlabel: str, ylabel: str, title: str,
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_paths_2d(panels: Sequence[torch.Tensor], titles: Sequence[str], ncols: int = 4,
+                  reference: torch.Tensor | None = None, title: str | None = None, lim: float = 2.5,
+                  size: float = 2.4) -> plt.Figure:
+    """One square panel per entry of ``panels``, each (F, N, 2): N points over F frames in the plane.
+
+    With F > 1 each point's path is a thin line from its first frame (grey dot) to its last (coloured
+    dot); with F = 1 the points alone. ``reference`` (M, 2), e.g. the data's modes, is marked with
+    crosses in every panel. Axes run from -lim to lim.
+    """
+    if len(panels) != len(titles):
+        raise ValueError(f"got {len(panels)} panels but {len(titles)} titles")
+    for p in panels:
+        if p.ndim != 3 or p.shape[-1] != 2:
+            raise ValueError(f"each panel must be (frames, points, 2), got {tuple(p.shape)}")
+    rows = _rows(len(panels), ncols)
+    cols = min(ncols, len(panels))
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.3 if title else 0)), squeeze=False)
+    for ax, frames, name in zip(axes.flat, panels, titles):
+        xy = frames.detach().cpu().float().numpy()
+        if len(xy) > 1:
+            ax.plot(xy[:, :, 0], xy[:, :, 1], color="tab:blue", alpha=0.35, linewidth=0.7)
+            ax.scatter(xy[0, :, 0], xy[0, :, 1], s=4, color="0.6")
+        ax.scatter(xy[-1, :, 0], xy[-1, :, 1], s=4, color="tab:orange")
+        if reference is not None:
+            ax.scatter(reference[:, 0], reference[:, 1], marker="x", s=30, color="black", linewidths=1)
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
+        ax.set_title(name, fontsize=9)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -34,7 +34,7 @@ def test_every_notebook_opens_with_the_same_set_up_cell_and_the_repository_of_py
     assert f'REPO_URL = "{readme.repo_url()}"' in setup and "raise ModuleNotFoundError" in setup
 
 
-WITH_EXERCISES = ("01", "02", "03", "04", "05", "06", "08", "09")     # 10 ends with "Going further"; 11 is the analysis
+WITH_EXERCISES = ("01", "02", "03", "04", "05", "06", "07", "08", "09")     # 10 ends with "Going further"; 11 is the analysis
 
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in WITH_EXERCISES], ids=lambda p: p.name)

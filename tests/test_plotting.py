@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.plotting import (image_grid, plot_heatmap, plot_losses, plot_schedules, show_image_table, show_images,
-                              show_strip, to_display)
+from helpers.plotting import (image_grid, plot_heatmap, plot_losses, plot_paths_2d, plot_schedules, show_image_table,
+                              show_images, show_strip, to_display)
 
 RED, GREEN, BLUE = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
 
@@ -78,3 +78,18 @@ def test_the_other_figures_still_draw():
     assert len(plot_schedules(curves).axes) == 3
     assert plot_losses([1.0, 0.5, 0.2], window=2).axes[0].get_yscale() == "log"
     assert len(plot_heatmap(torch.rand(3, 4), "x", "y", "map").axes) == 2     # the map and its colour bar
+
+
+def test_plot_paths_2d_draws_each_path_from_its_start_to_its_end():
+    frames = torch.tensor([[[0.0, 0.0], [1.0, 1.0]], [[0.5, 0.0], [1.0, 0.0]], [[1.0, 0.0], [1.0, -1.0]]])  # (3, 2, 2)
+    fig = plot_paths_2d([frames, frames[-1:]], ["paths", "ends"], ncols=4, reference=torch.zeros(1, 2))
+    left, right = fig.axes
+    assert len(fig.axes) == 2 and left.get_title() == "paths" and right.get_title() == "ends"
+    assert len(left.get_lines()) == 2 and len(right.get_lines()) == 0      # one line per point, none for one frame
+    assert np.allclose(left.get_lines()[1].get_xydata(), frames[:, 1].numpy())
+    ends = right.collections[0].get_offsets()
+    assert np.allclose(ends, frames[-1].numpy())
+    with pytest.raises(ValueError, match="each panel must be"):
+        plot_paths_2d([torch.zeros(3, 2)], ["flat"])
+    with pytest.raises(ValueError, match="2 panels but 1 titles"):
+        plot_paths_2d([frames, frames], ["one"])
