@@ -13,6 +13,7 @@ pair (a thick 4, a left-slanted 7).
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -90,16 +91,23 @@ def prompt_embeddings(encoder: TextEncoder, prompts: list[str], n: int) -> torch
     return encoder(prompts)[torch.arange(n) % len(prompts)]
 
 
+@lru_cache(maxsize=1)
+def _training_digits() -> tuple[DigitAttributes, captions.Bins]:
+    """The committed measurements of the 60,000 training digits and the caption bins fitted to them."""
+    train = load_attributes().split(True)
+    return train, captions.fit_bins(train)
+
+
 def attribute_codes(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Bin codes (N, 3) (:func:`helpers.captions.assign_bins`) of digits (N, 1, 28, 28), labels (N,), with the
     bins of the 60,000 training digits: the committed measurements when these are those digits, else measured."""
-    train = load_attributes().split(True)
+    train, bins = _training_digits()
     if len(labels) == len(train.labels) and torch.equal(labels.cpu(), train.labels):
         attrs = train
     else:
         measured = measure(images.cpu())
         attrs = DigitAttributes(torch.stack([measured[a] for a in ATTRIBUTES], 1), labels.cpu(), len(labels))
-    return captions.assign_bins(attrs, captions.fit_bins(train))
+    return captions.assign_bins(attrs, bins)
 
 
 class TrainingCaptions:
