@@ -16,6 +16,7 @@
 - :mod:`helpers.morphometry` a digit's measured shape: stroke thickness, slant, width, height
 - :mod:`helpers.captions`   captions from those measurements; :mod:`helpers.tokenizer` their words as numbers
 - :mod:`helpers.clip_small` a small CLIP for digits; :mod:`helpers.clip_train` its training
+- :mod:`helpers.text_condition` captions as a DDPM's condition: the frozen CLIP's text side, prompts
 
 Import from the module that owns a name, e.g. ``from helpers.schedule import Diffusion``.
 """

@@ -148,6 +148,9 @@ def build_parser() -> Parser:
                          "(eta 0 = deterministic, 1 = DDPM-like), heun:STEPS or dpm++:STEPS, e.g. ddim:25 or dpm++:5; "
                          "flow-matching checkpoints: euler:STEPS, heun:STEPS or midpoint:STEPS, e.g. euler:20")
     sa.add_argument("--labels", help="'balanced' or comma-separated class labels (conditional models)")
+    sa.add_argument("--prompt", action="append",
+                    help="a caption for a text-conditioned checkpoint, e.g. 'a thick slanted four' (repeat the flag "
+                         "for several; they are used in turn to fill --n)")
     sa.add_argument("--guidance", type=float, help="classifier-free guidance weight w (1 = none)")
     sa.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
     sa.add_argument("--batch-size", type=int, default=500, help="images per forward pass")
@@ -194,11 +197,18 @@ def cmd_sample(args) -> None:
     model, diffusion, config = load_model(args.checkpoint, device, not args.raw_weights, args.dataset)
     if args.sampler.steps and args.sampler.steps > diffusion.T:
         raise CLIError(f"--sampler {args.sampler} asks for more steps than the model's T={diffusion.T}")
-    labels = parse_labels(args.labels, args.n, config.num_classes)
+    text = config.condition == "text"
+    if args.prompt is not None and not text:
+        raise CLIError("--prompt needs a text-conditioned checkpoint; this one is "
+                       + ("conditioned on class labels: use --labels" if config.conditional else "unconditional"))
+    if args.labels is not None and text:
+        raise CLIError("--labels needs a class-conditioned checkpoint; this one is conditioned on text: use --prompt")
+    labels = None if text else parse_labels(args.labels, args.n, config.num_classes)
     start = time.monotonic()
     images = sample(model, diffusion, args.n, labels, args.guidance, make_generator(args.seed, device),
-                    args.sampler, args.batch_size)
+                    args.sampler, args.batch_size, prompts=args.prompt)
     meta = {"checkpoint": str(args.checkpoint), "dataset": config.dataset, "sampler": str(args.sampler),
+            **({"prompts": args.prompt} if args.prompt else {}),
             "steps": args.sampler.chain(diffusion).T, "guidance": args.guidance, "seed": args.seed,
             "seconds": time.monotonic() - start}
     path = save_samples(images, labels, args.out, meta)

@@ -37,6 +37,7 @@ PRESETS = {
 }
 SCHEDULES = ("linear", "rescaled_linear", "cosine")
 METHODS = ("ddpm", "flow")
+CONDITIONS = ("class", "text")                   # what a conditional model is told about the image it makes
 PREDICTIONS = ("eps", "x0", "v", "velocity")     # helpers.prediction
 PREDICTS = {"ddpm": ("eps", "x0", "v"), "flow": ("velocity", "x0", "v")}   # what each method's samplers can use
 RENAMED = {"scaled_linear": "rescaled_linear"}   # old name -> new name (still read from old checkpoints)
@@ -83,6 +84,10 @@ class Config:
     scale_shift: bool = _field(False, "inject the time and class embedding as a scale and shift of the "
                                "residual blocks' second GroupNorm (adaptive GroupNorm) instead of adding it")
     num_classes: int | None = _field(10, "classes the model is conditioned on; none: unconditional")
+    condition: str = _field("class", "what the model is told: class (a label in 0..num_classes-1) or text (a caption, "
+                            "embedded by the frozen small CLIP named by clip; MNIST only)", CONDITIONS)
+    clip: str = _field("models/clip_small.pt", "small-CLIP checkpoint whose text encoder embeds the captions of a "
+                       "condition-text model (relative paths: from the course's root); its SHA-256 is checked on load")
     skip_connections: bool = _field(True, "U-Net skip connections (switch off only for the ablation)")
     time_embedding: bool = _field(True, "timestep embedding (switch off only for the ablation)")
     batch_size: int = _field(64, "images per optimiser step (the global batch, split over torchrun's processes)")
@@ -92,7 +97,7 @@ class Config:
                               ("constant", "cosine"))
     grad_clip: float | None = _field(1.0, "clip the gradient norm to this; none: no clipping")
     ema_decay: float | None = _field(0.995, "decay of the EMA copy used for sampling; none: no EMA")
-    p_uncond: float = _field(0.1, "probability of dropping a label to 'no label' (for guidance)")
+    p_uncond: float = _field(0.1, "probability of dropping a label (or caption) to 'no label' (for guidance)")
     min_snr_gamma: float | None = _field(None, "min-SNR loss weighting gamma (Hang et al. 2023); "
                                          "none: plain mean squared error")
     timesteps: str = _field("uniform", "how training draws t: uniform (over 0..T-1, or t in [0, 1] for flow), "
@@ -110,7 +115,7 @@ class Config:
         self.attention = tuple(int(r) for r in self.attention)
         if self.prediction is None:
             self.prediction = "velocity" if self.method == "flow" else "eps"
-        for name in ("dataset", "schedule", "lr_schedule", "timesteps", "method", "prediction"):
+        for name in ("dataset", "schedule", "lr_schedule", "timesteps", "method", "prediction", "condition"):
             choices = next(f for f in dataclasses.fields(self) if f.name == name).metadata["choices"]
             if getattr(self, name) not in choices:
                 hint = f" (renamed {RENAMED[self.schedule]!r})" if name == "schedule" and self.schedule in RENAMED else ""
@@ -126,7 +131,7 @@ class Config:
                     f"p_uncond must be in [0, 1), got {self.p_uncond}" if not 0 <= self.p_uncond < 1 else "",
                     f"num_classes must be positive or none, got {self.num_classes}"
                     if self.num_classes is not None and self.num_classes < 1 else "",
-                    self._attention_problem(), self._method_problem()]
+                    self._attention_problem(), self._method_problem(), self._condition_problem()]
         if any(problems):
             raise ValueError("; ".join(p for p in problems if p))
 
@@ -144,6 +149,14 @@ class Config:
                     "set it to none")
         return ""
 
+    def _condition_problem(self) -> str:
+        """'' when the conditioning fits the data set, else what is wrong."""
+        if self.condition == "text" and self.dataset != "mnist":
+            return f"condition 'text' needs MNIST (the captions describe digits), got dataset {self.dataset!r}"
+        if self.condition == "text" and self.num_classes is None:
+            return "condition 'text' needs num_classes (the captions name the class); leave it at 10"
+        return ""
+
     def resolutions(self) -> tuple[int, ...]:
         """The U-Net's feature-map sizes, one per entry of channel_mults: (28, 14, 7) by default."""
         return tuple(self.image_size // 2**i for i in range(len(self.channel_mults)))
@@ -156,7 +169,7 @@ class Config:
 
     @property
     def conditional(self) -> bool:
-        """True when the model takes class labels."""
+        """True when the model takes a condition: class labels, or captions (``condition`` "text")."""
         return self.num_classes is not None
 
     def to_dict(self) -> dict:

@@ -205,7 +205,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", use_
     ``dataset`` (optional): the data set the caller wants images of; a checkpoint trained on
     another is a :class:`CheckpointError` naming both and their image shapes.
     Returns (model in eval mode on ``device``, diffusion, config); a DDPM network trained to predict
-    x0 or v comes wrapped as a noise predictor (:class:`helpers.prediction.NoiseFrom`); for a distilled student the
+    x0 or v comes wrapped as a noise predictor (:class:`helpers.prediction.NoiseFrom`); a text model carries
+    its frozen CLIP as ``model.text_encoder`` (:mod:`helpers.text_condition`); for a distilled student the
     diffusion is its short chain (sample it with ``sampler="ddim"``, every step of it).
     """
     state = load_checkpoint(path, map_location=device)
@@ -222,6 +223,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", use_
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint {path} does not match its own config "
                               f"({str(e).splitlines()[0][:200]})") from None
+    if config.condition == "text":      # the frozen CLIP it was trained with, outside its state dict
+        from .text_condition import load_text_encoder
+        model.text_encoder = load_text_encoder(config.clip, state.get("clip_sha256"))
     diffusion = diffusion_from_config(config)
     if config.method == "ddpm" and config.prediction != "eps":           # the samplers take eps
         model = NoiseFrom(model, config.prediction, diffusion.alpha_bar).to(device)
@@ -231,14 +235,20 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", use_
 
 
 def describe_model(path: str | os.PathLike) -> str:
-    """One line on a model file: its name, training steps, minutes of training, and whether it takes labels.
+    """One line on a model file: its name, training steps, minutes of training, and what it is conditioned on.
 
     The machine is left out: a notebook says once where its committed numbers were measured, and
     the .json record beside the model keeps it.
     """
     state = load_checkpoint(path)
     return (f"{Path(path).name}: {state['step']:,} training steps, {state.get('elapsed_s', 0) / 60:.0f} minutes, "
-            f"{'class-conditional' if state['config'].conditional else 'unconditional'}")
+            f"{_conditioning(state['config'])}")
+
+
+def _conditioning(config: Config) -> str:
+    """'text-conditional', 'class-conditional' or 'unconditional'."""
+    return ("text-conditional" if config.condition == "text" else
+            "class-conditional" if config.conditional else "unconditional")
 
 
 def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, extra: dict | None = None) -> Path:
@@ -248,7 +258,8 @@ def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, extra: dict 
     student's chain; ``extra`` entries (e.g. provenance) are added. Returns ``dst``.
     """
     state = load_checkpoint(src)
-    keep = {k: state[k] for k in ("model", "ema", "step", "elapsed_s", "losses", "chain", "distilled") if k in state}
+    keep = {k: state[k] for k in ("model", "ema", "step", "elapsed_s", "losses", "chain", "distilled",
+                                     "clip_sha256") if k in state}
     return save_checkpoint({**keep, "config": state["config"].to_dict(), **(extra or {})}, dst)
 
 

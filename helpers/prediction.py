@@ -110,6 +110,8 @@ class NoiseFrom(torch.nn.Module):
         self.net, self.kind = net, kind
         self.register_buffer("alpha_bar", alpha_bar.detach().float().clone(), persistent=False)
         self.num_classes = getattr(net, "num_classes", None)
+        self.conditional = getattr(net, "conditional", self.num_classes is not None)
+        self.text_encoder = getattr(net, "text_encoder", None)
         self.in_channels, self.image_size = getattr(net, "in_channels", None), getattr(net, "image_size", None)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

@@ -9,6 +9,10 @@ so ``w = 0`` is the unconditional model, ``w = 1`` the plain conditional model
 (no guidance), and ``w > 1`` pushes samples towards their label. The reverse
 steps themselves (DDPM, DDIM, sampler specs such as ``"ddim:25"``) are in
 :mod:`helpers.samplers`.
+
+A text-conditioned model takes caption embeddings (n, 64) where a class model takes labels (n,);
+``sample(..., prompts=[...])`` builds them with the model's frozen CLIP. Guidance is the same
+code for both: only the "no condition" tensor differs (:func:`helpers.unet.null_condition`).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import torch
 from .device import progress_bar
 from .samplers import EpsModel, Sampler, parse_sampler, reverse_process
 from .schedule import Diffusion
-from .unet import UNet
+from .unet import UNet, null_condition
 
 
 def guided_eps(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> torch.Tensor:
@@ -28,7 +32,7 @@ def guided_eps(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> to
 
 
 def eps_model(model: UNet, labels: torch.Tensor | None = None, guidance: float | None = None) -> EpsModel:
-    """Bind labels (B,) and guidance weight ``w`` into a callable ``(x_t, t) -> eps``.
+    """Bind labels (B,) or caption embeddings (B, D), and guidance weight ``w``, into a callable ``(x_t, t) -> eps``.
 
     ``labels=None``: unconditional (the "no label" index for conditional models).
     ``guidance=None`` or 1 with labels: the plain conditional prediction; otherwise the
@@ -39,12 +43,12 @@ def eps_model(model: UNet, labels: torch.Tensor | None = None, guidance: float |
             raise ValueError(f"a guidance weight of {guidance:g} needs labels to guide towards; without labels the "
                              "samples are unconditional (pass labels, or leave guidance out)")
         return lambda x_t, t: model(x_t, t)
-    if model.num_classes is None:
+    if not _conditional(model):
         raise ValueError("labels were given but the model is unconditional (num_classes=None); "
                          "train a class-conditional model or sample without labels")
     if guidance is None or guidance == 1:
         return lambda x_t, t: model(x_t, t, labels)
-    null = torch.full_like(labels, model.num_classes)
+    null = null_condition(model, labels)
     if guidance == 0:                                    # only the unconditional half is needed
         return lambda x_t, t: model(x_t, t, null)
 
@@ -74,16 +78,17 @@ class Autoguided(torch.nn.Module):
             raise ValueError("the guide must take the model's inputs: got num_classes, channels, size "
                              f"{guide.num_classes, guide.in_channels, guide.image_size} for the guide and "
                              f"{model.num_classes, model.in_channels, model.image_size} for the model")
-        if guidance not in (None, 1) and model.num_classes is None:
+        if guidance not in (None, 1) and not _conditional(model):
             raise ValueError("classifier-free guidance needs a class-conditional model; this one is unconditional")
         self.model, self.guide, self.weight, self.guidance = model, guide, weight, guidance
         self.num_classes, self.in_channels, self.image_size = model.num_classes, model.in_channels, model.image_size
+        self.conditional, self.text_encoder = _conditional(model), getattr(model, "text_encoder", None)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None or self.guidance in (None, 1):
             own = eps = self.model(x_t, t, labels)
         else:                                          # the labelled and "no label" halves in one batch
-            null = torch.full_like(labels, self.num_classes)
+            null = null_condition(self, labels)
             own, uncond = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([labels, null])).chunk(2)
             eps = guided_eps(own, uncond, self.guidance)
         if self.weight == 1:
@@ -101,20 +106,42 @@ def _steps(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | Non
     return reverse_process(eps_model(model, labels, guidance), diffusion, x_T, sampler, generator)
 
 
+def _conditional(model) -> bool:
+    """True when ``model`` (a U-Net or a wrapper of one) takes a class label or a caption."""
+    return bool(getattr(model, "conditional", getattr(model, "num_classes", None) is not None))
+
+
+def prompt_condition(model, prompts: list[str], n: int) -> torch.Tensor:
+    """Caption embeddings (n, D) of ``prompts`` (repeated in turn to fill n) from a text model's own
+    frozen CLIP (``model.text_encoder``, set by :func:`helpers.io.load_model`); one clear ValueError
+    for a class model, an empty prompt, an unknown word or a prompt naming no digit."""
+    from .text_condition import prompt_embeddings
+    encoder = getattr(model, "text_encoder", None)
+    if encoder is None:
+        raise ValueError("prompts need a text-conditioned model (condition 'text', loaded with helpers.io.load_model); "
+                         "this one takes " + ("class labels" if _conditional(model) else "no condition"))
+    return prompt_embeddings(encoder, prompts, n)
+
+
 @torch.no_grad()
 def sample(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor | None = None,
            guidance: float | None = None, generator: torch.Generator | None = None,
            sampler: str | Sampler = "ddpm", batch_size: int | None = None,
-           progress: bool = False) -> torch.Tensor:
+           progress: bool = False, prompts: list[str] | None = None) -> torch.Tensor:
     """Sample ``n`` images from pure noise; returns (n, C, H, W) in [-1, 1] on the CPU.
 
-    labels: (n,) LongTensor or None (unconditional). sampler: a spec such as "ddpm" or
+    labels: (n,) LongTensor, (n, D) caption embeddings, or None (unconditional). prompts: captions
+    for a text model (instead of labels), repeated in turn to fill n. sampler: a spec such as "ddpm" or
     "ddim:25" (:mod:`helpers.samplers`). ``batch_size`` bounds memory (None: one batch);
     one ``generator`` (on the model's device) runs through every batch, so the result
     is deterministic for a given generator seed and batch size.
     """
     if n < 1:
         raise ValueError(f"n must be a positive number of images, got {n}")
+    if prompts is not None:
+        if labels is not None:
+            raise ValueError("give labels or prompts, not both")
+        labels = prompt_condition(model, prompts, n)
     sampler = parse_sampler(sampler)
     batch_size = batch_size or n
     total = -(-n // batch_size) * sampler.chain(diffusion).T
@@ -155,6 +182,10 @@ def trajectory(model: UNet, diffusion: Diffusion, n: int, labels: torch.Tensor |
 def _check_labels(labels: torch.Tensor | None, n: int, device) -> torch.Tensor | None:
     if labels is None:
         return None
+    if torch.is_tensor(labels) and labels.is_floating_point():      # caption embeddings (n, D)
+        if labels.ndim != 2 or labels.shape[0] != n:
+            raise ValueError(f"caption embeddings must have shape ({n}, D), one row per image, got {tuple(labels.shape)}")
+        return labels.to(device)
     labels = torch.as_tensor(labels, dtype=torch.long, device=device)
     if labels.shape != (n,):
         raise ValueError(f"labels must have shape ({n},), one per image, got {tuple(labels.shape)}")

@@ -4,7 +4,10 @@ One training step (Ho et al. 2020, Algorithm 1): take a batch x0, draw t and
 noise, build x_t = q_sample(x0, t, noise), and regress the model's output on
 the noise (:func:`noise_prediction_loss`). For class-conditional models each label is replaced by the "no
 label" index with probability ``p_uncond``, so one network also learns the
-unconditional prediction that classifier-free guidance needs.
+unconditional prediction that classifier-free guidance needs. A text-conditioned model
+(``condition="text"``) is told each image's caption instead, embedded by the frozen small CLIP
+(:mod:`helpers.text_condition`); a dropped caption is the zero row, for which the U-Net uses its
+learned null vector.
 
 Training stops at the first budget reached (``epochs``, ``max_steps``,
 ``max_minutes``). Checkpoints are written atomically every ``save_every_s``
@@ -127,6 +130,8 @@ class TrainState:
     losses: list[float] = field(default_factory=list)
     stop_reason: str = ""
     mid_step: bool = False                 # True between a step's first update and its count moving on
+    text: Callable | None = None           # text models: batch captions -> embeddings (TrainingCaptions)
+    clip_sha256: str | None = None         # text models: the SHA-256 of the CLIP file they are trained with
 
     @property
     def sampling_model(self) -> UNet:
@@ -143,7 +148,8 @@ class TrainState:
                 "ema": self.ema.state_dict() if self.ema is not None else None,
                 "optimizer": self.optimizer.state_dict(), "step": self.step,
                 "elapsed_s": self.elapsed_s, "losses": list(self.losses),
-                "rng": self.generator.get_state()}
+                "rng": self.generator.get_state(),
+                **({"clip_sha256": self.clip_sha256} if self.clip_sha256 else {})}
 
 
 def build_state(config: Config, device: torch.device, ctx: Context | None = None) -> TrainState:
@@ -182,6 +188,7 @@ def restore_state(state: TrainState, ckpt: dict) -> None:
     state.losses = list(ckpt["losses"])
     # Generator.set_state takes a CPU ByteTensor for every device's generator, CUDA's included
     state.generator.set_state(ckpt["rng"].cpu())
+    state.clip_sha256 = ckpt.get("clip_sha256")
 
 
 def planned_steps(config: Config, n_images: int) -> int | None:
@@ -209,18 +216,20 @@ def update_ema(ema: UNet, model: UNet, decay: float, step: int) -> None:
             e.copy_(b)
 
 
-def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int, generator: torch.Generator | None,
+def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int | float, generator: torch.Generator | None,
                 ctx: Context = Context()) -> torch.Tensor:
-    """Replace each label by ``null_label`` with probability ``p_uncond``. y: (B,) -> (B,).
+    """Replace each label by ``null_label`` with probability ``p_uncond``. y: (B,) -> (B,); caption
+    embeddings y: (B, D) -> (B, D), a dropped row filled with ``null_label`` (0: "no caption").
 
     On several processes ``y`` is this process's rows of the global batch, and the draw covers all of it.
     """
     drop = torch.rand((len(y) * ctx.world,), generator=generator, device=y.device)[ctx.rows] < p_uncond
-    return torch.where(drop, torch.full_like(y, null_label), y)
+    return torch.where(drop.view(-1, *[1] * (y.ndim - 1)), torch.full_like(y, null_label), y)
 
 
 def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: float) -> float:
-    """One optimiser step on batch x0 (B, C, H, W) with labels y (B,) or None; returns the loss.
+    """One optimiser step on batch x0 (B, C, H, W) with labels y (B,), caption embeddings y (B, D) or None;
+    returns the loss.
 
     Labels to drop, timesteps and noise are drawn for the whole global batch, of which this
     process keeps its rows; the loss returned is the global batch's.
@@ -229,7 +238,7 @@ def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: 
     n = x0.shape[0] * ctx.world
     net.train()
     if cfg.conditional:
-        y = drop_labels(y, cfg.p_uncond, cfg.num_classes, gen, ctx)
+        y = drop_labels(y, cfg.p_uncond, 0 if cfg.condition == "text" else cfg.num_classes, gen, ctx)
     t = draw_times(state.diffusion, cfg.timesteps, n, gen, x0.device)[ctx.rows]
     noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=x0.device, dtype=x0.dtype)[ctx.rows]
     model = lambda x_t, tt: net(x_t, tt, y) if cfg.conditional else net(x_t, tt)    # noqa: E731
@@ -260,12 +269,13 @@ def train_step(state: TrainState, x0: torch.Tensor, y: torch.Tensor | None, lr: 
 def batch_at(data: ImageSet, config: Config, step: int, cache: dict, device, ctx: Context = Context()) -> tuple:
     """This process's share of batch number ``step``, (x0 (b, C, H, W), y (b,)) with b = batch_size / world:
     a pure function of (seed, step), so resume is exact. ``cache`` (a dict kept by the caller)
-    holds the current epoch's order; together the processes' shares are the one-process batch."""
+    holds the current epoch's order; together the processes' shares are the one-process batch.
+    ``cache["idx"]`` is left holding the batch's indices into ``data`` (b,)."""
     per_epoch, b = max(1, len(data) // config.batch_size), config.batch_size // ctx.world
     epoch, i = divmod(step, per_epoch)
     if cache.get("epoch") != epoch:
         cache.update(epoch=epoch, order=epoch_order(len(data), config.seed, epoch, ctx.rank, ctx.world))
-    idx = cache["order"][i * b:(i + 1) * b]
+    idx = cache["idx"] = cache["order"][i * b:(i + 1) * b]
     return data.images[idx].to(device), data.labels[idx].to(device)
 
 
@@ -324,6 +334,8 @@ def train(config: Config, data: ImageSet, out: str | os.PathLike | None = None,
     state = _start(config, out, resume, overwrite, ctx)  # every process reads the checkpoint it resumes
     out = out if ctx.main else None                      # process 0 alone writes
     _check_data(state.config, data)
+    if state.config.condition == "text":
+        _attach_captions(state, data)
     total = planned_steps(state.config, len(data))
     bar = progress_bar(total, "training", progress and ctx.main, initial=state.step)
     try:
@@ -429,6 +441,8 @@ def _loop(state: TrainState, data: ImageSet, total: int | None, bar, out, callba
         frac = max(state.step / total if total else 0.0,
                    state.elapsed_s / (60 * config.max_minutes) if config.max_minutes else 0.0)
         x0, y = batch_at(data, config, state.step, cache, ctx.device, ctx)
+        if state.text is not None:                   # the batch's captions, embedded by the frozen CLIP
+            y = state.text(y, cache["idx"], state.generator)
         state.mid_step = True
         state.losses.append(train_step(state, x0, y, learning_rate(config, state.step, frac)))
         state.step += 1
@@ -441,6 +455,14 @@ def _loop(state: TrainState, data: ImageSet, total: int | None, bar, out, callba
         if out is not None and time.monotonic() - last_save > save_every_s:
             save_checkpoint(state.to_checkpoint(), out)
             last_save = time.monotonic()
+
+
+def _attach_captions(state: TrainState, data: ImageSet) -> None:
+    """Give a text run its frozen CLIP (the one a resumed run was trained with) and the data's captions."""
+    from .text_condition import TrainingCaptions, attribute_codes, load_text_encoder
+    encoder = load_text_encoder(state.config.clip, state.clip_sha256)
+    state.clip_sha256 = encoder.sha256
+    state.text = TrainingCaptions(encoder, attribute_codes(data.images, data.labels))
 
 
 def _check_data(config: Config, data: ImageSet) -> None:

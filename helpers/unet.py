@@ -11,6 +11,12 @@ resizing or interpolation.
 Optionally a :class:`SelfAttention` block follows the residual blocks at chosen
 resolutions (``attention``, e.g. 8x8 for CIFAR-10's 32 -> 16 -> 8 -> 4), as in
 Ho et al. (2020); the MNIST default has none.
+
+A text-conditioned U-Net (``text_dim``) takes instead of a label a caption's embedding from the
+frozen small CLIP (:mod:`helpers.text_condition`): one linear layer projects it, and the result
+is added to the time embedding, exactly where the class embedding goes. The whole caption is
+one vector; letting each block attend to the caption's words (cross-attention, as large
+text-to-image models do) is out of scope here.
 """
 from __future__ import annotations
 
@@ -33,6 +39,16 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
     args = t.float()[:, None] * freqs[None, :]
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+
+
+TEXT_DIM = 64     # the small CLIP's embedding size (helpers.clip_small.ClipConfig.embed_dim)
+
+
+def null_condition(model: nn.Module, y: torch.Tensor) -> torch.Tensor:
+    """The "no condition" tensor shaped like ``y``: the label ``model.num_classes`` for class labels (B,),
+    a zero row (never a unit-length CLIP embedding; the U-Net puts its learned null vector there)
+    for caption embeddings (B, D)."""
+    return torch.zeros_like(y) if y.is_floating_point() else torch.full_like(y, model.num_classes)
 
 
 def _sizes_that_work(factor: int) -> str:
@@ -135,7 +151,9 @@ class UNet(nn.Module):
     x_t: (B, in_channels, image_size, image_size); t: (B,) LongTensor in 0..T-1;
     y: (B,) LongTensor of class labels in 0..num_classes, where ``num_classes``
     itself is the extra "no label" index (used for classifier-free guidance);
-    ``y=None`` means "no label" for every image. ``attention``: the resolutions (in pixels)
+    ``y=None`` means "no label" for every image. A text model (``text_dim``) takes instead
+    y: (B, text_dim) caption embeddings, a zero row meaning "no caption" (its learned
+    ``null_text`` vector is used there: caption dropout and guidance's unconditional branch). ``attention``: the resolutions (in pixels)
     at which a :class:`SelfAttention` block follows each residual block (down, middle, up);
     ``scale_shift``: inject the embedding as a scale and shift (:class:`ResBlock`).
     """
@@ -143,8 +161,10 @@ class UNet(nn.Module):
     def __init__(self, in_channels: int = 1, image_size: int = 28, base_channels: int = 12,
                  channel_mults: tuple[int, ...] = (1, 2, 4), num_classes: int | None = None,
                  skip_connections: bool = True, time_embedding: bool = True,
-                 attention: tuple[int, ...] = (), scale_shift: bool = False):
+                 attention: tuple[int, ...] = (), scale_shift: bool = False, text_dim: int | None = None):
         super().__init__()
+        if num_classes and text_dim:
+            raise ValueError("a U-Net is conditioned on class labels (num_classes) or on text (text_dim), not both")
         self.factor = 2 ** (len(channel_mults) - 1)
         if image_size % self.factor or image_size < self.factor:
             raise ValueError(
@@ -161,6 +181,9 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(base_channels, emb_dim), nn.GELU(),
                                       nn.Linear(emb_dim, emb_dim))
         self.class_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
+        self.text_dim, self.conditional = text_dim, bool(num_classes or text_dim)
+        self.text_proj = nn.Linear(text_dim, emb_dim) if text_dim else None
+        self.null_text = nn.Parameter(torch.randn(text_dim) / text_dim ** 0.5) if text_dim else None
         chans = [base_channels * m for m in channel_mults]
         self.stem = nn.Conv2d(in_channels, chans[0], 3, padding=1)
 
@@ -199,10 +222,15 @@ class UNet(nn.Module):
                 f"({_sizes_that_work(self.factor)}), set by image_size/in_channels at construction.")
 
     def embed(self, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """Time (and class) embedding, (B,) -> (B, 4 * base_channels)."""
+        """Time (and class or caption) embedding, (B,) -> (B, 4 * base_channels)."""
         if not self.time_embedding:
             t = torch.zeros_like(t)          # ablation: every step looks the same to the model
         emb = self.time_mlp(timestep_embedding(t, self.base_channels))
+        if y is not None and y.is_floating_point() != bool(self.text_dim):
+            raise ValueError("this U-Net is conditioned on text: give caption embeddings (B, text_dim), not labels"
+                             if self.text_dim else "this U-Net takes class labels (B,) as integers, not embeddings")
+        if self.text_proj is not None:
+            return emb + self.text_proj(self.text_condition(y, t.shape[0]))
         if self.class_emb is not None:
             if y is None:
                 y = torch.full_like(t, self.num_classes)
@@ -211,6 +239,15 @@ class UNet(nn.Module):
                                  f"no label), got values from {int(y.min())} to {int(y.max())}")
             emb = emb + self.class_emb(y)
         return emb
+
+    def text_condition(self, y: torch.Tensor | None, n: int) -> torch.Tensor:
+        """Caption embeddings (n, text_dim) with every zero row (and y None: every row) the learned null vector."""
+        if y is None:
+            return self.null_text.expand(n, -1)
+        if y.shape != (n, self.text_dim):
+            raise ValueError(f"caption embeddings must have shape ({n}, {self.text_dim}), got {tuple(y.shape)}")
+        null = (y == 0).all(dim=1, keepdim=True)
+        return torch.where(null, self.null_text.to(y.dtype), y)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         self.check_input(x)
@@ -232,9 +269,10 @@ class UNet(nn.Module):
 
 def unet_from_config(config) -> UNet:
     """The :class:`UNet` described by a :class:`helpers.config.Config`."""
+    text = getattr(config, "condition", "class") == "text"
     return UNet(config.channels, config.image_size, config.base_channels, config.channel_mults,
-                config.num_classes, config.skip_connections, config.time_embedding, config.attention,
-                config.scale_shift)
+                None if text else config.num_classes, config.skip_connections, config.time_embedding,
+                config.attention, config.scale_shift, TEXT_DIM if text else None)
 
 
 def count_parameters(model: nn.Module) -> int:
