@@ -8,19 +8,15 @@ from helpers.device import make_generator
 from helpers.io import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from helpers.sampling import eps_model, sample
 from helpers.text_condition import TrainingCaptions, check_prompts, load_text_encoder
-from helpers.train import drop_labels, train
+from helpers.train import drop_labels
 from helpers.unet import TEXT_DIM, null_condition
-from tests.tiny import tiny_config, tiny_model
+from tests.tiny import interrupt_at, tiny_config, tiny_model, train_cpu as _train
 
 TEXT = dict(condition="text", num_classes=10)
 
 
 def _unit_rows(n: int, seed: int = 0) -> torch.Tensor:
     return torch.nn.functional.normalize(torch.randn(n, TEXT_DIM, generator=torch.Generator().manual_seed(seed)), dim=1)
-
-
-def _train(config, data, **kw):
-    return train(config, data, device=torch.device("cpu"), progress=False, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +97,7 @@ def test_an_interrupted_text_run_resumes_exactly(tiny_data, tmp_path):
     straight = _train(config, tiny_data)
     ckpt = tmp_path / "run.pt"
 
-    def interrupt(state):
-        raise KeyboardInterrupt
-    with pytest.raises(KeyboardInterrupt):
-        _train(config, tiny_data, out=ckpt, callback=interrupt, callback_every=3)
+    interrupt_at(config, tiny_data, ckpt, step=3)
     saved = load_checkpoint(ckpt)
     assert saved["step"] == 3 and len(saved["clip_sha256"]) == 64
     assert not any(k.startswith("clip") for k in saved["model"])          # the CLIP is not trained or saved

@@ -9,11 +9,7 @@ from helpers.io import load_checkpoint
 from helpers.schedule import Diffusion
 from helpers.train import (TrainingDiverged, drop_labels, learning_rate, lognormal_timesteps, noise_prediction_loss, train,
                            update_ema)
-from tests.tiny import tiny_config
-
-
-def _train(config, data, **kw):
-    return train(config, data, device=torch.device("cpu"), progress=False, **kw)
+from tests.tiny import interrupt_at, tiny_config, train_cpu as _train
 
 
 def test_max_steps_budget_and_loss_history(tiny_data):
@@ -38,10 +34,7 @@ def test_interrupted_run_resumes_exactly(tiny_data, tmp_path, capsys):
     straight = _train(config, tiny_data)
     ckpt = tmp_path / "run.pt"
 
-    def interrupt(state):
-        raise KeyboardInterrupt
-    with pytest.raises(KeyboardInterrupt):
-        _train(config, tiny_data, out=ckpt, callback=interrupt, callback_every=3)
+    interrupt_at(config, tiny_data, ckpt, step=3)
     assert load_checkpoint(ckpt)["step"] == 3
     assert "interrupted at step 3" in capsys.readouterr().out
     resumed = _train(config, tiny_data, out=ckpt, resume=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from helpers.config import Config
+from helpers.train import train
 from helpers.unet import unet_from_config
 
 
@@ -21,3 +22,19 @@ def tiny_model(config: Config, seed: int = 0) -> torch.nn.Module:
         model = unet_from_config(config)
         torch.nn.init.normal_(model.out[-1].weight, std=0.05)
     return model.eval()
+
+
+def train_cpu(config: Config, data, **kw):
+    """``helpers.train.train`` on the CPU without a progress bar (the tests' way of training)."""
+    return train(config, data, device=torch.device("cpu"), progress=False, **kw)
+
+
+def interrupt_at(config: Config, data, out, step: int) -> None:
+    """Train ``config`` into ``out`` and stop it with a KeyboardInterrupt after ``step`` steps (the Ctrl-C
+    a learner sends); the caller checks what was saved."""
+    import pytest
+
+    def interrupt(state):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        train_cpu(config, data, out=out, callback=interrupt, callback_every=step)
